@@ -1,0 +1,46 @@
+//! `PUT`, `PATCH` and `DELETE /flights/{id}`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use skycamp_platform::http::{ApiError, Json, Path};
+
+use super::change_error;
+use super::register::FlightBody;
+use super::view::FlightView;
+use crate::domain::{FlightChange, NewFlight};
+use crate::store::FlightStore;
+
+/// `PUT`: every field is required.
+pub async fn replace(
+    State(store): State<FlightStore>,
+    Path(id): Path<i64>,
+    Json(body): Json<FlightBody>,
+) -> Result<Json<FlightView>, ApiError> {
+    let full = NewFlight::try_from(body)?;
+    let change = FlightChange {
+        name: Some(full.name),
+        destination: Some(full.destination),
+        price: Some(full.price),
+        seat: Some(full.seat),
+    };
+    apply(store, id, change).await
+}
+
+/// `PATCH`: only the fields present change.
+pub async fn patch(
+    State(store): State<FlightStore>,
+    Path(id): Path<i64>,
+    Json(body): Json<FlightBody>,
+) -> Result<Json<FlightView>, ApiError> {
+    apply(store, id, FlightChange::try_from(body)?).await
+}
+
+async fn apply(store: FlightStore, id: i64, change: FlightChange) -> Result<Json<FlightView>, ApiError> {
+    let flight = store.change(id, &change).await?.map_err(change_error)?;
+    Ok(Json(flight.into()))
+}
+
+pub async fn delete(State(store): State<FlightStore>, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    store.delete(id).await?.map_err(change_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,34 @@
+//! The flight API: admins register and change flights, anyone lists them.
+
+mod change;
+mod register;
+mod view;
+
+use axum::Router;
+use axum::routing::get;
+use skycamp_platform::http::ApiError;
+
+use crate::domain::{ChangeError, Invalid};
+use crate::store::FlightStore;
+
+/// Routes under `/flights`.
+pub fn router(store: FlightStore) -> Router {
+    Router::new()
+        .route("/flights", get(view::list).post(register::register))
+        .route("/flights/{id}", get(view::one).put(change::replace).patch(change::patch).delete(change::delete))
+        .with_state(store)
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::unprocessable(e.0)
+    }
+}
+
+fn change_error(e: ChangeError) -> ApiError {
+    match e {
+        ChangeError::NotFound => ApiError::not_found(e.to_string()),
+        ChangeError::SeatsBelowHeld { .. } => ApiError::unprocessable(e.to_string()),
+        ChangeError::HasHeldSeats { .. } => ApiError::conflict(e.to_string()),
+    }
+}

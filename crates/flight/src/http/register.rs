@@ -1,0 +1,60 @@
+//! `POST /flights`: an admin registers a flight.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use skycamp_platform::http::{ApiError, Json, lenient};
+
+use super::view::FlightView;
+use crate::domain::{FlightChange, Invalid, Label, NewFlight, Price, SeatCapacity};
+use crate::store::FlightStore;
+
+/// The body of `POST`, `PUT` and `PATCH /flights`; which fields are required depends on the verb.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlightBody {
+    flight_name: Option<String>,
+    destination: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    price: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    seat: Option<i64>,
+}
+
+impl TryFrom<FlightBody> for FlightChange {
+    type Error = Invalid;
+
+    fn try_from(b: FlightBody) -> Result<Self, Invalid> {
+        Ok(Self {
+            name: b.flight_name.as_deref().map(|v| Label::parse("flightName", v)).transpose()?,
+            destination: b.destination.as_deref().map(|v| Label::parse("destination", v)).transpose()?,
+            price: b.price.map(Price::parse).transpose()?,
+            seat: b.seat.map(SeatCapacity::parse).transpose()?,
+        })
+    }
+}
+
+impl TryFrom<FlightBody> for NewFlight {
+    type Error = Invalid;
+
+    fn try_from(b: FlightBody) -> Result<Self, Invalid> {
+        let c = FlightChange::try_from(b)?;
+        let missing = |field: &str| Invalid(format!("{field} is required"));
+        Ok(Self {
+            name: c.name.ok_or_else(|| missing("flightName"))?,
+            destination: c.destination.ok_or_else(|| missing("destination"))?,
+            price: c.price.ok_or_else(|| missing("price"))?,
+            seat: c.seat.ok_or_else(|| missing("seat"))?,
+        })
+    }
+}
+
+pub async fn register(
+    State(store): State<FlightStore>,
+    Json(body): Json<FlightBody>,
+) -> Result<(StatusCode, Json<FlightView>), ApiError> {
+    let new = NewFlight::try_from(body)?;
+    let flight = store.register(&new).await?;
+    tracing::info!(flight_id = flight.id, "flight registered");
+    Ok((StatusCode::CREATED, Json(flight.into())))
+}

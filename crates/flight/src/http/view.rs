@@ -1,0 +1,55 @@
+//! `GET /flights` and `GET /flights/{id}`.
+
+use axum::extract::State;
+use serde::Serialize;
+use skycamp_platform::http::{ApiError, Json, Path};
+
+use crate::domain::Flight;
+use crate::store::FlightStore;
+
+/// A flight as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlightView {
+    id: i64,
+    flight_id: i64,
+    flight_name: String,
+    destination: String,
+    price: i64,
+    seat: i64,
+    seats_left: i64,
+    status: &'static str,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Flight> for FlightView {
+    fn from(f: Flight) -> Self {
+        let seats_left = f.seats_left();
+        Self {
+            id: f.id,
+            flight_id: f.id,
+            status: if seats_left > 0 { "AVAILABLE" } else { "SOLD_OUT" },
+            flight_name: f.name,
+            destination: f.destination,
+            price: f.price,
+            seat: f.seat,
+            seats_left,
+            version: f.version,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        }
+    }
+}
+
+pub async fn list(State(store): State<FlightStore>) -> Result<Json<Vec<FlightView>>, ApiError> {
+    Ok(Json(store.list().await?.into_iter().map(FlightView::from).collect()))
+}
+
+pub async fn one(State(store): State<FlightStore>, Path(id): Path<i64>) -> Result<Json<FlightView>, ApiError> {
+    match store.get(id).await? {
+        Some(f) if !f.deleted => Ok(Json(f.into())),
+        _ => Err(ApiError::not_found(format!("flight {id} not found"))),
+    }
+}

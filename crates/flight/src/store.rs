@@ -1,0 +1,299 @@
+//! The flight service's SQL adapter. Every seat change is one conditional `UPDATE` inside the
+//! transaction that also records the inbox entry and the outgoing event, so concurrent holds can
+//! never oversell (a `CHECK` constraint guards the same invariant once more).
+
+use sqlx::AssertSqlSafe;
+use skycamp_contracts::flight::{self as ev, FlightChanged, FlightSnapshot, SeatsDecided};
+use skycamp_contracts::{flight_subject, reservation_subject, topics};
+use skycamp_platform::db::{Db, Migration, Tx};
+use skycamp_platform::outbox::{self, Waker};
+use skycamp_platform::{Envelope, inbox, time};
+
+use crate::domain::{ChangeError, Flight, FlightChange, HoldDecision, NewFlight, decide_hold};
+
+/// Schema of the flight database.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "flights",
+        sql: "CREATE TABLE flights (id {id}, flight_name TEXT NOT NULL, destination TEXT NOT NULL,
+                price BIGINT NOT NULL, seat BIGINT NOT NULL, seats_held BIGINT NOT NULL DEFAULT 0,
+                deleted BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL DEFAULT 1,
+                created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                CHECK (seats_held >= 0 AND seats_held <= seat));
+              CREATE TABLE seat_holds (reservation_id BIGINT PRIMARY KEY, flight_id BIGINT NOT NULL,
+                seat_count BIGINT NOT NULL, status TEXT NOT NULL, reason TEXT, updated_at TEXT NOT NULL)",
+    },
+    outbox::MIGRATION,
+    inbox::MIGRATION,
+];
+
+const COLUMNS: &str = "id, flight_name, destination, price, seat, seats_held, deleted, version, created_at, updated_at";
+type Row = (i64, String, String, i64, i64, i64, i64, i64, String, String);
+
+fn to_flight(r: Row) -> Flight {
+    let (id, name, destination, price, seat, seats_held, deleted, version, created_at, updated_at) = r;
+    Flight { id, name, destination, price, seat, seats_held, deleted: deleted != 0, version, created_at, updated_at }
+}
+
+/// The snapshot other services see.
+pub fn snapshot(f: &Flight) -> FlightSnapshot {
+    FlightSnapshot {
+        flight_id: f.id,
+        flight_name: f.name.clone(),
+        destination: f.destination.clone(),
+        price: f.price,
+        seat: f.seat,
+        seats_left: f.seats_left(),
+        deleted: f.deleted,
+        version: f.version,
+    }
+}
+
+/// What became of a hold request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// This event was handled before; nothing changed.
+    Duplicate,
+    Decided(HoldDecision),
+}
+
+/// Flights and seat holds.
+#[derive(Clone)]
+pub struct FlightStore {
+    db: Db,
+    waker: Waker,
+}
+
+impl FlightStore {
+    pub fn new(db: Db, waker: Waker) -> Self {
+        Self { db, waker }
+    }
+
+    /// Every flight not deleted, by id.
+    pub async fn list(&self) -> anyhow::Result<Vec<Flight>> {
+        let sql = format!("SELECT {COLUMNS} FROM flights WHERE deleted = 0 ORDER BY id");
+        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(self.db.pool()).await?;
+        Ok(rows.into_iter().map(to_flight).collect())
+    }
+
+    /// One flight, deleted or not.
+    pub async fn get(&self, id: i64) -> anyhow::Result<Option<Flight>> {
+        let sql = format!("SELECT {COLUMNS} FROM flights WHERE id = $1");
+        let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(self.db.pool()).await?;
+        Ok(row.map(to_flight))
+    }
+
+    async fn get_in(tx: &mut Tx, id: i64) -> anyhow::Result<Option<Flight>> {
+        let sql = format!("SELECT {COLUMNS} FROM flights WHERE id = $1");
+        let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?;
+        Ok(row.map(to_flight))
+    }
+
+    /// Registers a flight and announces it.
+    pub async fn register(&self, new: &NewFlight) -> anyhow::Result<Flight> {
+        let mut tx = self.db.begin().await?;
+        let now = time::now_rfc3339();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO flights (flight_name, destination, price, seat, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(new.name.as_str())
+        .bind(new.destination.as_str())
+        .bind(new.price.get())
+        .bind(new.seat.get())
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let flight = self.announce(&mut tx, id, ev::FLIGHT_REGISTERED).await?;
+        self.commit(tx).await?;
+        Ok(flight)
+    }
+
+    /// Applies `change`; refused when the flight is missing or seats would drop below those held.
+    pub async fn change(&self, id: i64, change: &FlightChange) -> anyhow::Result<Result<Flight, ChangeError>> {
+        let mut tx = self.db.begin().await?;
+        let Some(current) = Self::get_in(&mut tx, id).await?.filter(|f| !f.deleted) else {
+            return Ok(Err(ChangeError::NotFound));
+        };
+        if let Err(e) = current.check_change(change) {
+            return Ok(Err(e));
+        }
+        let seat = change.seat.map_or(current.seat, |s| s.get());
+        let updated = sqlx::query(
+            "UPDATE flights SET flight_name = $1, destination = $2, price = $3, seat = $4,
+               version = version + 1, updated_at = $5
+             WHERE id = $6 AND deleted = 0 AND seats_held <= $4",
+        )
+        .bind(change.name.as_ref().map_or(current.name.as_str(), |n| n.as_str()))
+        .bind(change.destination.as_ref().map_or(current.destination.as_str(), |d| d.as_str()))
+        .bind(change.price.map_or(current.price, |p| p.get()))
+        .bind(seat)
+        .bind(time::now_rfc3339())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            // Seats were held between our read and the update (possible on PostgreSQL).
+            let held = Self::get_in(&mut tx, id).await?.map_or(0, |f| f.seats_held);
+            return Ok(Err(ChangeError::SeatsBelowHeld { held }));
+        }
+        let flight = self.announce(&mut tx, id, ev::FLIGHT_UPDATED).await?;
+        self.commit(tx).await?;
+        Ok(Ok(flight))
+    }
+
+    /// Withdraws a flight; refused while seats are held.
+    pub async fn delete(&self, id: i64) -> anyhow::Result<Result<(), ChangeError>> {
+        let mut tx = self.db.begin().await?;
+        let Some(current) = Self::get_in(&mut tx, id).await?.filter(|f| !f.deleted) else {
+            return Ok(Err(ChangeError::NotFound));
+        };
+        if let Err(e) = current.check_delete() {
+            return Ok(Err(e));
+        }
+        let updated = sqlx::query(
+            "UPDATE flights SET deleted = 1, version = version + 1, updated_at = $1
+             WHERE id = $2 AND deleted = 0 AND seats_held = 0",
+        )
+        .bind(time::now_rfc3339())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let held = Self::get_in(&mut tx, id).await?.map_or(0, |f| f.seats_held);
+            return Ok(Err(ChangeError::HasHeldSeats { held }));
+        }
+        self.announce(&mut tx, id, ev::FLIGHT_DELETED).await?;
+        self.commit(tx).await?;
+        Ok(Ok(()))
+    }
+
+    /// Decides a hold of `count` seats for a reservation, exactly once per reservation.
+    pub async fn hold_seats(&self, event_id: &str, reservation_id: i64, flight_id: i64, count: i64) -> anyhow::Result<HoldOutcome> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, "flight", event_id).await? || Self::hold_exists(&mut tx, reservation_id).await? {
+            return Ok(HoldOutcome::Duplicate);
+        }
+        let now = time::now_rfc3339();
+        let held = sqlx::query(
+            "UPDATE flights SET seats_held = seats_held + $1, version = version + 1, updated_at = $2
+             WHERE id = $3 AND deleted = 0 AND $1 > 0 AND seats_held + $1 <= seat",
+        )
+        .bind(count)
+        .bind(&now)
+        .bind(flight_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let flight = Self::get_in(&mut tx, flight_id).await?;
+        let decision = if held { HoldDecision::Reserved } else { decide_hold(flight.as_ref(), count) };
+        // The conditional update is the authority; the domain rule only names the reason.
+        let decision = match decision {
+            HoldDecision::Reserved if !held => HoldDecision::Rejected("not enough seats left"),
+            d => d,
+        };
+        let (status, kind, reason) = match decision {
+            HoldDecision::Reserved => ("HELD", ev::SEATS_RESERVED, None),
+            HoldDecision::Rejected(why) => ("REJECTED", ev::SEATS_REJECTED, Some(why.to_owned())),
+        };
+        sqlx::query(
+            "INSERT INTO seat_holds (reservation_id, flight_id, seat_count, status, reason, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(reservation_id)
+        .bind(flight_id)
+        .bind(count)
+        .bind(status)
+        .bind(&reason)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        let data = SeatsDecided { reservation_id, flight_id, count, reason, flight: flight.as_ref().map(snapshot) };
+        self.emit(&mut tx, kind, reservation_subject(reservation_id), &data).await?;
+        self.commit(tx).await?;
+        Ok(HoldOutcome::Decided(decision))
+    }
+
+    /// Returns a reservation's seats, if it holds any. A cancel that arrives before its hold
+    /// leaves a tombstone, so the late hold request is ignored. Returns false for a duplicate.
+    pub async fn release_seats(&self, event_id: &str, reservation_id: i64, flight_id: i64) -> anyhow::Result<bool> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, "flight", event_id).await? {
+            return Ok(false);
+        }
+        let now = time::now_rfc3339();
+        let hold: Option<(i64, String)> =
+            sqlx::query_as("SELECT seat_count, status FROM seat_holds WHERE reservation_id = $1")
+                .bind(reservation_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match hold {
+            Some((count, status)) if status == "HELD" => {
+                sqlx::query("UPDATE seat_holds SET status = 'RELEASED', updated_at = $1 WHERE reservation_id = $2")
+                    .bind(&now)
+                    .bind(reservation_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE flights SET seats_held = seats_held - $1, version = version + 1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(count)
+                .bind(&now)
+                .bind(flight_id)
+                .execute(&mut *tx)
+                .await?;
+                let flight = Self::get_in(&mut tx, flight_id).await?;
+                let data = SeatsDecided { reservation_id, flight_id, count, reason: None, flight: flight.as_ref().map(snapshot) };
+                self.emit(&mut tx, ev::SEATS_RELEASED, reservation_subject(reservation_id), &data).await?;
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(
+                    "INSERT INTO seat_holds (reservation_id, flight_id, seat_count, status, reason, updated_at)
+                     VALUES ($1, $2, 0, 'RELEASED', 'cancelled before the hold was decided', $3)",
+                )
+                .bind(reservation_id)
+                .bind(flight_id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
+    /// Seats held per reservation (for audits and tests): (reservation id, flight id, count).
+    pub async fn holds(&self) -> anyhow::Result<Vec<(i64, i64, i64)>> {
+        Ok(sqlx::query_as("SELECT reservation_id, flight_id, seat_count FROM seat_holds WHERE status = 'HELD' ORDER BY reservation_id")
+            .fetch_all(self.db.pool())
+            .await?)
+    }
+
+    async fn hold_exists(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT reservation_id FROM seat_holds WHERE reservation_id = $1")
+            .bind(reservation_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn announce(&self, tx: &mut Tx, id: i64, kind: &str) -> anyhow::Result<Flight> {
+        let flight = Self::get_in(tx, id).await?.ok_or_else(|| anyhow::anyhow!("flight {id} vanished"))?;
+        self.emit(tx, kind, flight_subject(id), &FlightChanged { flight: snapshot(&flight) }).await?;
+        Ok(flight)
+    }
+
+    async fn emit<T: serde::Serialize>(&self, tx: &mut Tx, kind: &str, subject: String, data: &T) -> anyhow::Result<()> {
+        let envelope = Envelope::new(topics::FLIGHT, kind, subject, serde_json::to_value(data)?);
+        outbox::enqueue(tx, topics::FLIGHT, &envelope).await
+    }
+
+    async fn commit(&self, tx: Tx) -> anyhow::Result<()> {
+        tx.commit().await?;
+        self.waker.wake();
+        Ok(())
+    }
+}

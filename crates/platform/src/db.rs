@@ -1,0 +1,207 @@
+//! The storage adapter: one pool type for SQLite and PostgreSQL, portable migrations.
+//!
+//! Everything dialect-specific lives in this file: connection set-up (SQLite pragmas), how a write
+//! transaction starts (SQLite needs `BEGIN IMMEDIATE`), and the one DDL token `{id}` for an
+//! auto-assigned integer primary key. Queries elsewhere use portable SQL with `$1` placeholders.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor as _, Transaction};
+
+/// Which engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Works out the engine from a connection URL.
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL {url:?}: expected sqlite:… or postgres://…")
+        }
+    }
+}
+
+/// A schema change, applied once, in order of `version`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    /// Portable DDL; `{id}` stands for an auto-assigned integer primary key column type.
+    pub sql: &'static str,
+}
+
+/// A connection pool to one service's database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A write transaction; commit it or it rolls back when dropped.
+pub type Tx = Transaction<'static, Any>;
+
+impl Db {
+    /// Connects to `url` (`sqlite:///path/file.db` or `postgres://…`), creating a SQLite file if missing.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).context("parsing database URL")?;
+        let pool = pool_options(dialect)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// Opens (creating if needed) the SQLite file `name` in `dir`.
+    pub async fn sqlite_in(dir: &std::path::Path, name: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        Self::connect(&format!("sqlite://{}", dir.join(name).display())).await
+    }
+
+    /// The engine behind this pool.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool, for reads and single-statement writes.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction that holds the write lock from its first statement, so
+    /// read-then-write transactions never fail to upgrade under concurrency.
+    pub async fn begin(&self) -> anyhow::Result<Tx> {
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        };
+        tx.context("starting a transaction")
+    }
+
+    /// Answers whether the database can be reached.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Applies every migration not yet applied, each in its own transaction.
+    pub async fn migrate(&self, migrations: &[Migration]) -> anyhow::Result<()> {
+        self.pool
+            .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+            .await
+            .context("creating schema_migrations")?;
+        for m in migrations {
+            let mut tx = self.begin().await?;
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            let ddl = m.sql.replace("{id}", self.id_column());
+            for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(AssertSqlSafe(statement.to_owned()))
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(|| format!("migration {} {}: {statement}", m.version, m.name))?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(m.name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    fn id_column(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+            Dialect::Postgres => "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn pool_options(dialect: Dialect) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+    match dialect {
+        Dialect::Sqlite => options.max_connections(4).after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL survives power loss, not just a crash.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        }),
+        Dialect::Postgres => options.max_connections(10),
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// True when `err` is a unique-constraint violation (a duplicate insert).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(redact("postgres://app:secret@db:5432/x"), "postgres://***@db:5432/x");
+        assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+
+    #[test]
+    fn unknown_url_schemes_are_refused() {
+        assert!(Dialect::from_url("mysql://x").is_err());
+        assert_eq!(Dialect::from_url("postgresql://x").unwrap(), Dialect::Postgres);
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        const M: &[Migration] = &[Migration { version: 1, name: "t", sql: "CREATE TABLE t (id {id}, v TEXT NOT NULL)" }];
+        let db = Db::sqlite_in(dir.path(), "x.db").await.unwrap();
+        db.migrate(M).await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES ('a')").execute(db.pool()).await.unwrap();
+        db.close().await;
+        let db = Db::sqlite_in(dir.path(), "x.db").await.unwrap();
+        db.migrate(M).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(n, 1);
+    }
+}

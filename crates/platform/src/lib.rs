@@ -1,0 +1,25 @@
+//! What every Skycamp service needs, and nothing about flights or campsites.
+//!
+//! - [`db`]: one SQL code path over SQLite and PostgreSQL (sqlx `Any`), migrations, write transactions.
+//! - [`events`]: the CloudEvents envelope and the small [`events::Transport`] trait.
+//! - [`eventlog`]: the embedded durable event log (a SQLite file several processes can share).
+//! - [`outbox`] / [`inbox`]: state change and event in one transaction; handled ids recorded with the effect.
+//! - [`consumer`]: the loop that feeds a transport's deliveries to a handler with retry and backoff.
+//! - [`http`]: problem+json errors, a lenient JSON extractor, health routes and a graceful server.
+//! - [`service`]: the context a service is started with (db, transport, workers).
+//! - [`telemetry`]: JSON logs.
+#![forbid(unsafe_code)]
+
+pub mod consumer;
+pub mod db;
+pub mod eventlog;
+pub mod events;
+pub mod http;
+pub mod inbox;
+pub mod outbox;
+pub mod service;
+pub mod telemetry;
+pub mod time;
+
+pub use db::{Db, Dialect, Migration};
+pub use events::{Envelope, Transport};

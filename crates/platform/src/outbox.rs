@@ -1,0 +1,112 @@
+//! The transactional outbox: a service writes its events in the same transaction as the state
+//! change, and the [`Relay`] publishes them afterwards. A crash between publishing and deleting
+//! re-publishes; consumers' inboxes make that harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{Db, Migration, Tx};
+use crate::events::{Envelope, Record, Transport};
+
+/// The outbox table; add it to a producing service's migrations.
+pub const MIGRATION: Migration = Migration {
+    version: 9000,
+    name: "outbox",
+    sql: "CREATE TABLE outbox (seq {id}, topic TEXT NOT NULL, msg_key TEXT NOT NULL, body TEXT NOT NULL)",
+};
+
+const BATCH: i64 = 200;
+
+/// Writes `envelope` to the outbox inside `tx`, for `topic`, keyed by the envelope's subject.
+pub async fn enqueue(tx: &mut Tx, topic: &str, envelope: &Envelope) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO outbox (topic, msg_key, body) VALUES ($1, $2, $3)")
+        .bind(topic)
+        .bind(&envelope.subject)
+        .bind(serde_json::to_string(envelope)?)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Wakes a relay after a commit so events go out without waiting for the next poll.
+#[derive(Clone, Default, Debug)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    /// Tells the relay there is something to publish.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Moves committed outbox rows to the transport, oldest first.
+pub struct Relay {
+    db: Db,
+    transport: Arc<dyn Transport>,
+    waker: Waker,
+    poll_interval: Duration,
+}
+
+impl Relay {
+    /// A relay for `db`'s outbox; `waker` is the handle the service calls after commits.
+    pub fn new(db: Db, transport: Arc<dyn Transport>, waker: Waker) -> Self {
+        Self { db, transport, waker, poll_interval: Duration::from_millis(200) }
+    }
+
+    /// Publishes until `shutdown`, then flushes what is left (for at most `flush_for`).
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.publish_batch().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "outbox relay failed; will retry"),
+            }
+            tokio::select! {
+                _ = self.waker.0.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        self.flush(Duration::from_secs(5)).await;
+    }
+
+    async fn flush(&self, within: Duration) {
+        let flushed = tokio::time::timeout(within, async {
+            while let Ok(n) = self.publish_batch().await {
+                if n == 0 {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if !matches!(flushed, Ok(true)) {
+            tracing::warn!("outbox not fully flushed at shutdown; the rest goes out at next start");
+        }
+    }
+
+    /// Publishes one batch; returns how many rows went out.
+    pub async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let rows: Vec<(i64, String, String, String)> =
+            sqlx::query_as("SELECT seq, topic, msg_key, body FROM outbox ORDER BY seq LIMIT $1")
+                .bind(BATCH)
+                .fetch_all(self.db.pool())
+                .await?;
+        let Some(&(last, ..)) = rows.last() else { return Ok(0) };
+        let records = rows
+            .into_iter()
+            .map(|(_, topic, key, body)| Ok(Record { topic, key, envelope: serde_json::from_str(&body)? }))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.transport.publish(&records).await?;
+        sqlx::query("DELETE FROM outbox WHERE seq <= $1").bind(last).execute(self.db.pool()).await?;
+        Ok(records.len())
+    }
+}
+
+/// Number of events waiting in `db`'s outbox.
+pub async fn pending(db: &Db) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(db.pool()).await?)
+}

@@ -1,0 +1,8 @@
+//! Reservations: validated values, the booking saga as a state machine, and the rules a booking
+//! request is checked against. No I/O here.
+
+pub mod saga;
+pub mod values;
+
+pub use saga::{Outgoing, SagaInput, Status, Transition, decide};
+pub use values::{Invalid, Phone, SeatCount};

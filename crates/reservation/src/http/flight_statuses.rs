@@ -1,0 +1,51 @@
+//! `GET /flightStatuses`: the CQRS read model of flights with seats left, built only from events.
+
+use axum::extract::State;
+use serde::Serialize;
+use skycamp_contracts::flight::FlightSnapshot;
+use skycamp_platform::http::{ApiError, Json, Path};
+
+use super::AppState;
+
+/// One row of the read model, with the seed's field names (`seat` is seats left now).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlightStatus {
+    id: i64,
+    flight_id: i64,
+    flight_name: String,
+    destination: String,
+    price: i64,
+    seat: i64,
+    total_seats: i64,
+    status: &'static str,
+}
+
+impl From<FlightSnapshot> for FlightStatus {
+    fn from(f: FlightSnapshot) -> Self {
+        let status = match (f.deleted, f.seats_left) {
+            (true, _) => "WITHDRAWN",
+            (false, 0) => "SOLD_OUT",
+            _ => "AVAILABLE",
+        };
+        Self {
+            id: f.flight_id,
+            flight_id: f.flight_id,
+            flight_name: f.flight_name,
+            destination: f.destination,
+            price: f.price,
+            seat: f.seats_left,
+            total_seats: f.seat,
+            status,
+        }
+    }
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<FlightStatus>>, ApiError> {
+    Ok(Json(state.store.flight_statuses(None).await?.into_iter().map(FlightStatus::from).collect()))
+}
+
+pub async fn one(State(state): State<AppState>, Path(flight_id): Path<i64>) -> Result<Json<FlightStatus>, ApiError> {
+    let found = state.store.flight_statuses(Some(flight_id)).await?.into_iter().find(|f| f.flight_id == flight_id && !f.deleted);
+    found.map(|f| Json(f.into())).ok_or_else(|| ApiError::not_found(format!("flight {flight_id} not found")))
+}

@@ -1,0 +1,44 @@
+//! The reservation API: book, cancel, history, timeline, and the `flightStatuses` read model.
+
+mod book;
+mod cancel;
+mod flight_statuses;
+mod view;
+
+use axum::Router;
+use axum::routing::{get, post};
+use skycamp_platform::http::ApiError;
+
+use crate::domain::Invalid;
+use crate::payment_client::PaymentClient;
+use crate::store::ReservationStore;
+
+/// Shared by the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: ReservationStore,
+    pub payments: PaymentClient,
+}
+
+/// Routes under `/reservations` and `/flightStatuses`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/reservations", get(view::list).post(book::place_or_cancel))
+        .route("/reservations/{id}", get(view::one))
+        .route("/reservations/{id}/cancel", post(cancel::cancel))
+        .route("/reservations/{id}/timeline", get(view::timeline))
+        .route("/flightStatuses", get(flight_statuses::list))
+        .route("/flightStatuses/{flight_id}", get(flight_statuses::one))
+        .with_state(state)
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::unprocessable(e.0)
+    }
+}
+
+/// The answer while payment cannot be reached: try again shortly.
+fn payment_busy() -> ApiError {
+    ApiError::unavailable("payment is busy, try again shortly; nothing was charged", 5)
+}

@@ -1,0 +1,49 @@
+//! The reservation service: customers book and cancel; the booking saga is coordinated here.
+//! Also owns the customer-facing read model `flightStatuses`, built only from flight events.
+//!
+//! - [`domain`]: values (phone, seat count), catalogue checks, the saga state machine.
+//! - [`store`]: the SQL adapter (reservations, saga steps, read model).
+//! - [`payment_client`]: the synchronous payment call, with its timeout.
+//! - [`events`]: consumers for seat decisions, refunds and flight snapshots.
+//! - [`reconcile`]: settles reservations stuck in `PENDING_PAYMENT` after a crash.
+//! - [`http`]: `/reservations`, `/flightStatuses`.
+#![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod payment_client;
+pub mod reconcile;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use skycamp_contracts::topics;
+use skycamp_platform::service::Context;
+
+/// Settings of the reservation service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL of the payment service (`SKYCAMP_PAYMENT_URL`).
+    pub payment_url: String,
+    /// Timeout of one payment call (`SKYCAMP_PAYMENT_TIMEOUT_MS`).
+    pub payment_timeout: Duration,
+    /// Age after which a `PENDING_PAYMENT` reservation is reconciled (`SKYCAMP_PENDING_TIMEOUT_MS`);
+    /// never less than twice the payment timeout, so a call still in flight is not raced.
+    pub pending_timeout: Duration,
+}
+
+/// Migrates the database, starts the relay, consumers and reconciler, and returns the HTTP routes.
+pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router> {
+    ctx.db.migrate(store::MIGRATIONS).await?;
+    let waker = ctx.spawn_relay();
+    let store = store::ReservationStore::new(ctx.db.clone(), waker);
+    let payments = payment_client::PaymentClient::new(&config.payment_url, config.payment_timeout)?;
+    ctx.spawn_consumer("reservation-saga", &[topics::FLIGHT, topics::PAYMENT], Arc::new(events::SagaEvents::new(store.clone())));
+    ctx.spawn_consumer("reservation-view", &[topics::FLIGHT], Arc::new(events::FlightView::new(store.clone())));
+    let stale_after = config.pending_timeout.max(config.payment_timeout * 2);
+    let every = (stale_after / 2).max(Duration::from_millis(200));
+    ctx.tasks.spawn(reconcile::run(store.clone(), payments.clone(), stale_after, every, ctx.shutdown.clone()));
+    Ok(http::router(http::AppState { store, payments }))
+}

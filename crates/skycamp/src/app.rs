@@ -1,0 +1,245 @@
+//! The composition root. Every dependency is built here and passed in; nothing is global.
+//!
+//! Shutdown order (SIGTERM or Ctrl-C): `/readyz` turns 503, wait the drain delay, stop accepting
+//! and finish in-flight requests, then stop workers (each outbox relay flushes), then close stores.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use skycamp_platform::eventlog::EventLog;
+use skycamp_platform::http::{Health, finish, serve};
+use skycamp_platform::service::Context;
+use skycamp_platform::{Db, Transport};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The services of the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Service {
+    Gateway,
+    Reservation,
+    Flight,
+    Payment,
+}
+
+impl Service {
+    /// Every service, in start-up order (upstreams first).
+    pub const ALL: [Service; 4] = [Service::Payment, Service::Flight, Service::Reservation, Service::Gateway];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Reservation => "reservation",
+            Self::Flight => "flight",
+            Self::Payment => "payment",
+        }
+    }
+
+    /// The port DESIGN gives the service.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Gateway => 8080,
+            Self::Reservation => 8081,
+            Self::Flight => 8082,
+            Self::Payment => 8083,
+        }
+    }
+}
+
+/// Everything the platform is configured with (see the README's configuration table).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub bind: IpAddr,
+    /// Port per service; 0 picks a free one.
+    pub ports: BTreeMap<Service, u16>,
+    /// Base URL per service for services not run in this process.
+    pub remote: BTreeMap<Service, String>,
+    /// A database URL for the services run here (default: one SQLite file each in `data_dir`).
+    pub database_url: Option<String>,
+    pub payment_decline_above: i64,
+    pub payment_timeout: Duration,
+    pub pending_timeout: Duration,
+    pub gateway_timeout: Duration,
+    /// How long `/readyz` says "draining" before the listeners close.
+    pub drain: Duration,
+}
+
+impl Settings {
+    /// Defaults for a data directory: DESIGN's ports on loopback.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            ports: Service::ALL.iter().map(|s| (*s, s.default_port())).collect(),
+            remote: Service::ALL.iter().map(|s| (*s, format!("http://127.0.0.1:{}", s.default_port()))).collect(),
+            database_url: None,
+            payment_decline_above: skycamp_payment::Config::default().decline_above,
+            payment_timeout: Duration::from_secs(3),
+            pending_timeout: Duration::from_secs(15),
+            gateway_timeout: Duration::from_secs(10),
+            drain: Duration::ZERO,
+        }
+    }
+
+    /// Every port 0, for tests.
+    pub fn on_free_ports(mut self) -> Self {
+        self.ports.values_mut().for_each(|p| *p = 0);
+        self
+    }
+}
+
+/// A running platform (some or all services).
+pub struct Running {
+    addrs: BTreeMap<Service, SocketAddr>,
+    health: Vec<Health>,
+    http_stop: CancellationToken,
+    worker_stop: CancellationToken,
+    servers: JoinSet<std::io::Result<()>>,
+    tasks: TaskTracker,
+    dbs: Vec<Db>,
+    log: EventLog,
+    drain: Duration,
+}
+
+/// Starts `services` in this process.
+pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<Running> {
+    let mut listeners = BTreeMap::new();
+    for &s in services {
+        let addr = SocketAddr::new(settings.bind, settings.ports.get(&s).copied().unwrap_or(0));
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {} to {addr}", s.name()))?;
+        listeners.insert(s, listener);
+    }
+    let addrs: BTreeMap<Service, SocketAddr> =
+        listeners.iter().map(|(s, l)| Ok((*s, l.local_addr()?))).collect::<std::io::Result<_>>()?;
+    let url = |s: Service| match addrs.get(&s) {
+        Some(a) => format!("http://{a}"),
+        None => settings.remote.get(&s).cloned().unwrap_or_default(),
+    };
+    let log = EventLog::open(&settings.data_dir).await.context("opening the event log")?;
+    let transport: Arc<dyn Transport> = Arc::new(log.clone());
+    let mut running = Running {
+        addrs: addrs.clone(),
+        health: Vec::new(),
+        http_stop: CancellationToken::new(),
+        worker_stop: CancellationToken::new(),
+        servers: JoinSet::new(),
+        tasks: TaskTracker::new(),
+        dbs: Vec::new(),
+        log,
+        drain: settings.drain,
+    };
+    for (service, listener) in listeners {
+        let db = match service {
+            Service::Gateway => None,
+            _ => Some(open_db(settings, service).await?),
+        };
+        let ctx = db.clone().map(|db| Context {
+            db,
+            transport: transport.clone(),
+            tasks: running.tasks.clone(),
+            shutdown: running.worker_stop.clone(),
+        });
+        let router = build(settings, service, ctx.as_ref(), &url).await.with_context(|| format!("starting {}", service.name()))?;
+        let health = Health::new(db.clone(), db.as_ref().map(|_| transport.clone()));
+        running.health.push(health.clone());
+        running.dbs.extend(db);
+        running.servers.spawn(serve(listener, finish(router, health), running.http_stop.clone()));
+        tracing::info!(service = service.name(), addr = %addrs[&service], "service listening");
+    }
+    Ok(running)
+}
+
+async fn open_db(settings: &Settings, service: Service) -> anyhow::Result<Db> {
+    match &settings.database_url {
+        Some(url) => Db::connect(url).await,
+        None => Db::sqlite_in(&settings.data_dir, &format!("{}.db", service.name())).await,
+    }
+}
+
+async fn build(settings: &Settings, service: Service, ctx: Option<&Context>, url: &dyn Fn(Service) -> String) -> anyhow::Result<axum::Router> {
+    let ctx = || ctx.ok_or_else(|| anyhow::anyhow!("{} needs a database", service.name()));
+    match service {
+        Service::Flight => skycamp_flight::start(ctx()?).await,
+        Service::Payment => {
+            let config = skycamp_payment::Config { decline_above: settings.payment_decline_above };
+            skycamp_payment::start(ctx()?, config).await
+        }
+        Service::Reservation => {
+            let config = skycamp_reservation::Config {
+                payment_url: url(Service::Payment),
+                payment_timeout: settings.payment_timeout,
+                pending_timeout: settings.pending_timeout,
+            };
+            skycamp_reservation::start(ctx()?, config).await
+        }
+        Service::Gateway => skycamp_gateway::router(skycamp_gateway::Config {
+            upstreams: skycamp_gateway::Upstreams {
+                flight: url(Service::Flight),
+                reservation: url(Service::Reservation),
+                payment: url(Service::Payment),
+            },
+            timeout: settings.gateway_timeout,
+        }),
+    }
+}
+
+impl Running {
+    /// Where a service run here listens.
+    pub fn addr(&self, service: Service) -> SocketAddr {
+        self.addrs[&service]
+    }
+
+    /// `http://addr` of a service run here.
+    pub fn url(&self, service: Service) -> String {
+        format!("http://{}", self.addr(service))
+    }
+
+    /// The shared event log (for tools and tests).
+    pub fn event_log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Drains and stops everything; see the module docs for the order.
+    pub async fn shutdown(mut self) {
+        self.health.iter().for_each(Health::start_draining);
+        tokio::time::sleep(self.drain).await;
+        self.http_stop.cancel();
+        while let Some(result) = self.servers.join_next().await {
+            if let Ok(Err(e)) = result {
+                tracing::warn!(error = %e, "server stopped with an error");
+            }
+        }
+        self.worker_stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        for db in &self.dbs {
+            db.close().await;
+        }
+        self.log.close().await;
+        tracing::info!("stopped");
+    }
+
+    /// Runs until SIGTERM or Ctrl-C, then shuts down.
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        wait_for_signal().await?;
+        tracing::info!("shutdown requested; draining");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! `skycamp bench`: bookings per second with p50/p99 latency of `POST /reservations`, time until
+//! every booking is `CONFIRMED`, and `GET /flightStatuses` reads per second, all through the
+//! gateway. Without `--url` it starts its own platform on free ports in a temporary directory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::app::{self, Service, Settings};
+
+/// Options of `skycamp bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Gateway to measure; default: start a fresh platform in this process.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Bookings to place (one seat each).
+    #[arg(long, default_value_t = 2_000)]
+    pub bookings: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds of `GET /flightStatuses` load.
+    #[arg(long, default_value_t = 5)]
+    pub read_secs: u64,
+}
+
+/// Latency figures of one phase.
+struct Phase {
+    requests: usize,
+    failures: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn per_sec(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+        sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
+    }
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (url, running) = match &args.url {
+        Some(url) => (url.trim_end_matches('/').to_owned(), None),
+        None => {
+            let running = app::start(&Settings::new(dir.path().to_path_buf()).on_free_ports(), &Service::ALL).await?;
+            (running.url(Service::Gateway), Some(running))
+        }
+    };
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let flights = register_flights(&http, &url, args.bookings).await?;
+    wait_for(&http, &url, |total_left| total_left >= args.bookings as i64, &flights).await?;
+
+    let started = Instant::now();
+    let booking = book(&http, &url, &flights, &args).await;
+    let answered = started.elapsed();
+    wait_for(&http, &url, |left| left == 0, &flights).await?;
+    let confirmed = started.elapsed();
+    let reads = read_load(&http, &url, &args).await;
+
+    println!("skycamp bench: {} bookings, {} clients, through {url}", args.bookings, args.concurrency);
+    println!(
+        "POST /reservations   {:>8.0} bookings/s   p50 {:>6.1} ms   p99 {:>6.1} ms   failed {}",
+        booking.per_sec(),
+        booking.percentile(0.50),
+        booking.percentile(0.99),
+        booking.failures
+    );
+    println!(
+        "all CONFIRMED        {:>8.0} ms after the first booking ({:.0} ms after the last answer)",
+        confirmed.as_secs_f64() * 1e3,
+        (confirmed - answered).as_secs_f64() * 1e3
+    );
+    println!(
+        "GET /flightStatuses  {:>8.0} req/s        p50 {:>6.1} ms   p99 {:>6.1} ms   failed {}",
+        reads.per_sec(),
+        reads.percentile(0.50),
+        reads.percentile(0.99),
+        reads.failures
+    );
+    if running.is_some() {
+        println!("peak resident memory of the whole process (platform + load generator): {} MiB", peak_rss_mib());
+    }
+    if let Some(r) = running {
+        r.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn register_flights(http: &reqwest::Client, url: &str, bookings: usize) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    let mut left = bookings;
+    while left > 0 {
+        let seats = left.min(1_000);
+        let body = json!({ "flightName": format!("BENCH{}", ids.len()), "destination": "bench", "price": 1000, "seat": seats });
+        let created: Value = http.post(format!("{url}/flights")).json(&body).send().await?.error_for_status()?.json().await?;
+        ids.push(created["id"].as_i64().context("flight id")?);
+        left -= seats;
+    }
+    Ok(ids)
+}
+
+/// Polls `flightStatuses` until the seats left on `flights` satisfy `done`.
+async fn wait_for(http: &reqwest::Client, url: &str, done: impl Fn(i64) -> bool, flights: &[i64]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let statuses: Vec<Value> = http.get(format!("{url}/flightStatuses")).send().await?.json().await?;
+        let left: i64 = statuses
+            .iter()
+            .filter(|s| flights.contains(&s["flightId"].as_i64().unwrap_or(0)))
+            .map(|s| s["seat"].as_i64().unwrap_or(0))
+            .sum();
+        let seen = statuses.iter().filter(|s| flights.contains(&s["flightId"].as_i64().unwrap_or(0))).count();
+        if seen == flights.len() && done(left) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "flightStatuses did not converge (seats left {left})");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn book(http: &reqwest::Client, url: &str, flights: &[i64], args: &BenchArgs) -> Phase {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (http, url, next, flights, total) = (http.clone(), url.to_owned(), next.clone(), flights.to_vec(), args.bookings);
+        workers.spawn(async move {
+            let mut out = (Vec::new(), 0usize);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return out;
+                }
+                let body = json!({ "flightId": flights[i % flights.len()], "count": 1, "phone": format!("010{:08}", i), "price": 1000 });
+                let t = Instant::now();
+                let ok = http.post(format!("{url}/reservations")).json(&body).send().await.is_ok_and(|r| r.status() == 201);
+                out.0.push(t.elapsed());
+                out.1 += usize::from(!ok);
+            }
+        });
+    }
+    collect(workers, started).await
+}
+
+async fn read_load(http: &reqwest::Client, url: &str, args: &BenchArgs) -> Phase {
+    let until = Instant::now() + Duration::from_secs(args.read_secs);
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (http, url) = (http.clone(), url.to_owned());
+        workers.spawn(async move {
+            let mut out = (Vec::new(), 0usize);
+            while Instant::now() < until {
+                let t = Instant::now();
+                let ok = match http.get(format!("{url}/flightStatuses")).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                out.0.push(t.elapsed());
+                out.1 += usize::from(!ok);
+            }
+            out
+        });
+    }
+    collect(workers, started).await
+}
+
+async fn collect(mut workers: tokio::task::JoinSet<(Vec<Duration>, usize)>, started: Instant) -> Phase {
+    let mut phase = Phase { requests: 0, failures: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+    while let Some(Ok((latencies, failures))) = workers.join_next().await {
+        phase.requests += latencies.len();
+        phase.failures += failures;
+        phase.latencies.extend(latencies);
+    }
+    phase.elapsed = started.elapsed();
+    phase
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map_or(0, |kib| kib / 1024)
+}

@@ -1,0 +1,9 @@
+//! The `skycamp` binary's library: the composition root that builds every service from its
+//! settings, plus the benchmark. `main.rs` only parses the command line.
+//!
+//! - [`app`]: starts some or all services in this process and stops them cleanly.
+//! - [`bench`]: measures bookings and reads through the gateway.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod bench;
