@@ -114,11 +114,7 @@ impl Flight {
 
     /// Checks that the flight may be deleted: no seats may be held.
     pub fn check_delete(&self) -> Result<(), ChangeError> {
-        if self.seats_held > 0 {
-            Err(ChangeError::HasHeldSeats { held: self.seats_held })
-        } else {
-            Ok(())
-        }
+        if self.seats_held > 0 { Err(ChangeError::HasHeldSeats { held: self.seats_held }) } else { Ok(()) }
     }
 
     /// Answers whether `count` more seats can be held.

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use skycamp_contracts::reservation::{self as ev, Booked, ReservationEvent};
-use skycamp_platform::consumer::Handler;
 use skycamp_platform::Envelope;
+use skycamp_platform::consumer::Handler;
 
 use crate::store::{FlightStore, HoldOutcome};
 

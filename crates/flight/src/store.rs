@@ -2,12 +2,12 @@
 //! transaction that also records the inbox entry and the outgoing event, so concurrent holds can
 //! never oversell (a `CHECK` constraint guards the same invariant once more).
 
-use sqlx::AssertSqlSafe;
 use skycamp_contracts::flight::{self as ev, FlightChanged, FlightSnapshot, SeatsDecided};
 use skycamp_contracts::{flight_subject, reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx};
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{Envelope, inbox, time};
+use sqlx::AssertSqlSafe;
 
 use crate::domain::{ChangeError, Flight, FlightChange, HoldDecision, NewFlight, decide_hold};
 
@@ -170,7 +170,13 @@ impl FlightStore {
     }
 
     /// Decides a hold of `count` seats for a reservation, exactly once per reservation.
-    pub async fn hold_seats(&self, event_id: &str, reservation_id: i64, flight_id: i64, count: i64) -> anyhow::Result<HoldOutcome> {
+    pub async fn hold_seats(
+        &self,
+        event_id: &str,
+        reservation_id: i64,
+        flight_id: i64,
+        count: i64,
+    ) -> anyhow::Result<HoldOutcome> {
         let mut tx = self.db.begin().await?;
         if !inbox::claim(&mut tx, "flight", event_id).await? || Self::hold_exists(&mut tx, reservation_id).await? {
             return Ok(HoldOutcome::Duplicate);
@@ -245,7 +251,13 @@ impl FlightStore {
                 .execute(&mut *tx)
                 .await?;
                 let flight = Self::get_in(&mut tx, flight_id).await?;
-                let data = SeatsDecided { reservation_id, flight_id, count, reason: None, flight: flight.as_ref().map(snapshot) };
+                let data = SeatsDecided {
+                    reservation_id,
+                    flight_id,
+                    count,
+                    reason: None,
+                    flight: flight.as_ref().map(snapshot),
+                };
                 self.emit(&mut tx, ev::SEATS_RELEASED, reservation_subject(reservation_id), &data).await?;
             }
             Some(_) => {}
@@ -286,7 +298,13 @@ impl FlightStore {
         Ok(flight)
     }
 
-    async fn emit<T: serde::Serialize>(&self, tx: &mut Tx, kind: &str, subject: String, data: &T) -> anyhow::Result<()> {
+    async fn emit<T: serde::Serialize>(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        subject: String,
+        data: &T,
+    ) -> anyhow::Result<()> {
         let envelope = Envelope::new(topics::FLIGHT, kind, subject, serde_json::to_value(data)?);
         outbox::enqueue(tx, topics::FLIGHT, &envelope).await
     }

@@ -16,6 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::Response;
+use axum::routing::any;
 use skycamp_platform::http::{ApiError, MAX_BODY_BYTES};
 
 /// Where the services are.
@@ -43,7 +44,7 @@ struct Proxy {
 /// The gateway's routes: everything not its own is proxied.
 pub fn router(config: Config) -> anyhow::Result<Router> {
     let http = reqwest::Client::builder().timeout(config.timeout).pool_max_idle_per_host(64).build()?;
-    Ok(Router::new().fallback(forward).with_state(Proxy { http, upstreams: config.upstreams }))
+    Ok(Router::new().route("/{*path}", any(forward)).with_state(Proxy { http, upstreams: config.upstreams }))
 }
 
 /// The upstream base URL and path for a request path, or None when no service owns it.
@@ -62,8 +63,16 @@ fn route<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer"
-            | "transfer-encoding" | "upgrade" | "host" | "content-length"
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
     )
 }
 
@@ -73,14 +82,15 @@ fn copy_headers(from: &HeaderMap) -> HeaderMap {
 
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Result<Response, ApiError> {
     let path = request.uri().path().to_owned();
-    let (base, upstream_path) = route(&proxy.upstreams, &path).ok_or_else(|| ApiError::not_found("no such endpoint"))?;
+    let (base, upstream_path) =
+        route(&proxy.upstreams, &path).ok_or_else(|| ApiError::not_found("no such endpoint"))?;
     let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
     let url = format!("{base}{upstream_path}{query}");
     let method = request.method().clone();
     let headers = copy_headers(request.headers());
-    let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes")))?;
+    let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes"))
+    })?;
     let answer = proxy.http.request(method, &url).headers(headers).body(body).send().await;
     let answer = answer.map_err(|e| upstream_error(&path, &e))?;
     let status = answer.status();

@@ -65,14 +65,18 @@ impl PaymentStore {
     /// Payments, newest first, optionally only a reservation's.
     pub async fn list(&self, reservation_id: Option<i64>, limit: i64) -> anyhow::Result<Vec<Payment>> {
         let rows: Vec<Row> = match reservation_id {
-            Some(rid) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE reservation_id = $1")))
-                .bind(rid)
-                .fetch_all(self.db.pool())
-                .await?,
-            None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY id DESC LIMIT $1")))
-                .bind(limit)
-                .fetch_all(self.db.pool())
-                .await?,
+            Some(rid) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE reservation_id = $1")))
+                    .bind(rid)
+                    .fetch_all(self.db.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY id DESC LIMIT $1")))
+                    .bind(limit)
+                    .fetch_all(self.db.pool())
+                    .await?
+            }
         };
         Ok(rows.into_iter().map(to_payment).collect())
     }
@@ -123,7 +127,13 @@ impl PaymentStore {
         Ok(Approval::Existing(existing))
     }
 
-    async fn insert(&self, tx: &mut Tx, charge: &Charge, status: PaymentStatus, reason: Option<&str>) -> anyhow::Result<Payment> {
+    async fn insert(
+        &self,
+        tx: &mut Tx,
+        charge: &Charge,
+        status: PaymentStatus,
+        reason: Option<&str>,
+    ) -> anyhow::Result<Payment> {
         let now = time::now_rfc3339();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO payments (reservation_id, phone, amount, status, reason, created_at, updated_at)
@@ -162,7 +172,12 @@ impl PaymentStore {
         Ok(refunded)
     }
 
-    async fn refund_in(&self, tx: &mut Tx, mut payment: Payment, reason: &str) -> anyhow::Result<Result<Payment, RefundError>> {
+    async fn refund_in(
+        &self,
+        tx: &mut Tx,
+        mut payment: Payment,
+        reason: &str,
+    ) -> anyhow::Result<Result<Payment, RefundError>> {
         let status = PaymentStatus::parse(&payment.status).unwrap_or(PaymentStatus::Declined);
         match refund_from(status) {
             Err(e) => Ok(Err(e)),
@@ -212,7 +227,8 @@ impl PaymentStore {
             amount: p.amount,
             reason: reason.map(str::to_owned),
         };
-        let envelope = Envelope::new(topics::PAYMENT, kind, reservation_subject(p.reservation_id), serde_json::to_value(data)?);
+        let envelope =
+            Envelope::new(topics::PAYMENT, kind, reservation_subject(p.reservation_id), serde_json::to_value(data)?);
         outbox::enqueue(tx, topics::PAYMENT, &envelope).await
     }
 

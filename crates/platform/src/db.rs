@@ -194,7 +194,8 @@ mod tests {
     #[tokio::test]
     async fn migrations_apply_once_and_data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        const M: &[Migration] = &[Migration { version: 1, name: "t", sql: "CREATE TABLE t (id {id}, v TEXT NOT NULL)" }];
+        const M: &[Migration] =
+            &[Migration { version: 1, name: "t", sql: "CREATE TABLE t (id {id}, v TEXT NOT NULL)" }];
         let db = Db::sqlite_in(dir.path(), "x.db").await.unwrap();
         db.migrate(M).await.unwrap();
         sqlx::query("INSERT INTO t (v) VALUES ('a')").execute(db.pool()).await.unwrap();

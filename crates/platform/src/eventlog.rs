@@ -20,7 +20,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
     name: "event log",
     sql: "CREATE TABLE events (seq {id}, topic TEXT NOT NULL, msg_key TEXT NOT NULL, body TEXT NOT NULL);
           CREATE INDEX events_topic_seq ON events (topic, seq);
-          CREATE TABLE consumer_offsets (grp TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+          CREATE TABLE consumer_offsets (grp TEXT PRIMARY KEY, seq BIGINT NOT NULL, topics TEXT NOT NULL)",
 }];
 
 const BATCH: i64 = 256;
@@ -49,6 +49,24 @@ impl EventLog {
     /// The committed offset of every consumer group.
     pub async fn offsets(&self) -> anyhow::Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as("SELECT grp, seq FROM consumer_offsets ORDER BY grp").fetch_all(self.db.pool()).await?)
+    }
+
+    /// Consumer lag: records in a group's topics after its committed offset, summed over all groups.
+    pub async fn lag(&self) -> anyhow::Result<i64> {
+        let groups: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, topics FROM consumer_offsets").fetch_all(self.db.pool()).await?;
+        let mut lag = 0;
+        for (seq, topics) in groups {
+            for topic in topics.split(',') {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE topic = $1 AND seq > $2")
+                    .bind(topic)
+                    .bind(seq)
+                    .fetch_one(self.db.pool())
+                    .await?;
+                lag += n;
+            }
+        }
+        Ok(lag)
     }
 
     /// Every record in the log, oldest first (for tools and tests).
@@ -87,6 +105,15 @@ impl Transport for EventLog {
     }
 
     async fn subscribe(&self, group: &str, topics: &[&str]) -> anyhow::Result<Box<dyn Subscription>> {
+        // Registering the group at offset 0 makes its lag visible before its first commit.
+        sqlx::query(
+            "INSERT INTO consumer_offsets (grp, seq, topics) VALUES ($1, 0, $2)
+             ON CONFLICT (grp) DO UPDATE SET topics = excluded.topics",
+        )
+        .bind(group)
+        .bind(topics.join(","))
+        .execute(self.db.pool())
+        .await?;
         let committed: Option<i64> = sqlx::query_scalar("SELECT seq FROM consumer_offsets WHERE grp = $1")
             .bind(group)
             .fetch_optional(self.db.pool())
@@ -120,7 +147,8 @@ struct LogSubscription {
 
 impl LogSubscription {
     async fn fetch(&self) -> anyhow::Result<Vec<Delivery>> {
-        let mut query = sqlx::query_as::<_, (i64, String, String, String)>(AssertSqlSafe(self.select.as_str())).bind(self.cursor);
+        let mut query =
+            sqlx::query_as::<_, (i64, String, String, String)>(AssertSqlSafe(self.select.as_str())).bind(self.cursor);
         for t in &self.topics {
             query = query.bind(t);
         }
@@ -143,14 +171,11 @@ impl Subscription for LogSubscription {
     }
 
     async fn commit(&mut self, delivery: &Delivery) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO consumer_offsets (grp, seq) VALUES ($1, $2)
-             ON CONFLICT (grp) DO UPDATE SET seq = excluded.seq",
-        )
-        .bind(&self.group)
-        .bind(delivery.position)
-        .execute(self.log.db.pool())
-        .await?;
+        sqlx::query("UPDATE consumer_offsets SET seq = $2 WHERE grp = $1")
+            .bind(&self.group)
+            .bind(delivery.position)
+            .execute(self.log.db.pool())
+            .await?;
         self.cursor = delivery.position;
         Ok(())
     }
@@ -181,5 +206,8 @@ mod tests {
         let rest = again.poll().await.unwrap();
         assert_eq!(rest.len(), 1, "only the uncommitted record is delivered again");
         assert_eq!(rest[0].record.envelope.data["n"], 3);
+        assert_eq!(reopened.lag().await.unwrap(), 1, "one record of topic a is unhandled");
+        again.commit(&rest[0]).await.unwrap();
+        assert_eq!(reopened.lag().await.unwrap(), 0);
     }
 }

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -174,10 +174,9 @@ pub mod lenient {
     fn parse<E: de::Error>(v: IntOrText) -> Result<i64, E> {
         match v {
             IntOrText::Int(n) => Ok(n),
-            IntOrText::Text(s) => s
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| E::custom(format!("expected a whole number, got {s:?}"))),
+            IntOrText::Text(s) => {
+                s.trim().parse::<i64>().map_err(|_| E::custom(format!("expected a whole number, got {s:?}")))
+            }
             IntOrText::Other(v) => Err(E::custom(format!("expected a whole number, got {v}"))),
         }
     }
@@ -219,35 +218,33 @@ impl Health {
         if self.draining.load(Ordering::SeqCst) {
             return Err("draining");
         }
-        if let Some(db) = &self.db {
-            if !db.ping().await {
-                return Err("database unreachable");
-            }
+        if let Some(db) = &self.db
+            && !db.ping().await
+        {
+            return Err("database unreachable");
         }
-        if let Some(t) = &self.transport {
-            if !t.ping().await {
-                return Err("event transport unreachable");
-            }
+        if let Some(t) = &self.transport
+            && !t.ping().await
+        {
+            return Err("event transport unreachable");
         }
         Ok(())
     }
 
     /// `/healthz` (the process answers) and `/readyz` (dependencies reachable, not draining).
     pub fn routes(self) -> Router {
-        Router::new()
-            .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
-            .route(
-                "/readyz",
-                get(move || {
-                    let health = self.clone();
-                    async move {
-                        match health.ready().await {
-                            Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-                            Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, why, None),
-                        }
+        Router::new().route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) })).route(
+            "/readyz",
+            get(move || {
+                let health = self.clone();
+                async move {
+                    match health.ready().await {
+                        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+                        Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, why, None),
                     }
-                }),
-            )
+                }
+            }),
+        )
     }
 }
 
@@ -300,7 +297,9 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused_with_the_field_named() {
-        for bad in [r#"{"n":"forty"}"#, r#"{"n":1.5}"#, r#"{"n":true}"#, r#"{"n":"1e3"}"#, r#"{"n":"99999999999999999999"}"#] {
+        for bad in
+            [r#"{"n":"forty"}"#, r#"{"n":1.5}"#, r#"{"n":true}"#, r#"{"n":"1e3"}"#, r#"{"n":"99999999999999999999"}"#]
+        {
             assert!(parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -87,7 +87,9 @@ impl FlightView {
 impl Handler for FlightView {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
         let snapshot = match event.kind.as_str() {
-            fev::FLIGHT_REGISTERED | fev::FLIGHT_UPDATED | fev::FLIGHT_DELETED => Some(event.payload::<FlightChanged>()?.flight),
+            fev::FLIGHT_REGISTERED | fev::FLIGHT_UPDATED | fev::FLIGHT_DELETED => {
+                Some(event.payload::<FlightChanged>()?.flight)
+            }
             fev::SEATS_RESERVED | fev::SEATS_REJECTED | fev::SEATS_RELEASED => event.payload::<SeatsDecided>()?.flight,
             _ => None,
         };

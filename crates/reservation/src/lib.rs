@@ -40,7 +40,11 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     let waker = ctx.spawn_relay();
     let store = store::ReservationStore::new(ctx.db.clone(), waker);
     let payments = payment_client::PaymentClient::new(&config.payment_url, config.payment_timeout)?;
-    ctx.spawn_consumer("reservation-saga", &[topics::FLIGHT, topics::PAYMENT], Arc::new(events::SagaEvents::new(store.clone())));
+    ctx.spawn_consumer(
+        "reservation-saga",
+        &[topics::FLIGHT, topics::PAYMENT],
+        Arc::new(events::SagaEvents::new(store.clone())),
+    );
     ctx.spawn_consumer("reservation-view", &[topics::FLIGHT], Arc::new(events::FlightView::new(store.clone())));
     let stale_after = config.pending_timeout.max(config.payment_timeout * 2);
     let every = (stale_after / 2).max(Duration::from_millis(200));

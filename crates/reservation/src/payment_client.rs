@@ -49,17 +49,15 @@ impl PaymentClient {
 
     /// The payment for a reservation, if any.
     pub async fn find_by_reservation(&self, reservation_id: i64) -> Result<Option<Payment>, PaymentError> {
-        let response = self
-            .http
-            .get(format!("{}/payments", self.base))
-            .query(&[("reservationId", reservation_id)])
-            .send()
-            .await;
+        let response =
+            self.http.get(format!("{}/payments", self.base)).query(&[("reservationId", reservation_id)]).send().await;
         let payments: Vec<Payment> = Self::read(response).await?;
         Ok(payments.into_iter().next())
     }
 
-    async fn read<T: serde::de::DeserializeOwned>(response: reqwest::Result<reqwest::Response>) -> Result<T, PaymentError> {
+    async fn read<T: serde::de::DeserializeOwned>(
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<T, PaymentError> {
         let response = response.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
         let status = response.status();
         if status == reqwest::StatusCode::PAYMENT_REQUIRED {

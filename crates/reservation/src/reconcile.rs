@@ -12,7 +12,13 @@ use crate::payment_client::{PaymentClient, PaymentError};
 use crate::store::ReservationStore;
 
 /// Settles stale `PENDING_PAYMENT` reservations every `every`, once they are `stale_after` old.
-pub async fn run(store: ReservationStore, payments: PaymentClient, stale_after: Duration, every: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    store: ReservationStore,
+    payments: PaymentClient,
+    stale_after: Duration,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
         if let Err(e) = reconcile_once(&store, &payments, stale_after).await {
             tracing::warn!(error = %format!("{e:#}"), "reconciliation round failed");
@@ -25,7 +31,11 @@ pub async fn run(store: ReservationStore, payments: PaymentClient, stale_after: 
 }
 
 /// One round; returns how many reservations were settled.
-pub async fn reconcile_once(store: &ReservationStore, payments: &PaymentClient, stale_after: Duration) -> anyhow::Result<usize> {
+pub async fn reconcile_once(
+    store: &ReservationStore,
+    payments: &PaymentClient,
+    stale_after: Duration,
+) -> anyhow::Result<usize> {
     let cutoff = time::now_millis() - stale_after.as_millis() as i64;
     let stale = store.stale_pending(cutoff).await?;
     let mut settled = 0;

@@ -84,12 +84,27 @@ pub enum Applied {
 }
 
 const SELECT: &str = "SELECT id, kind, flight_id, seat_count, unit_price, amount, phone, status, payment_id, reason, created_at, updated_at FROM reservations";
+type FlightRow = (i64, String, String, i64, i64, i64, i64, i64);
 type Row = (i64, String, i64, i64, i64, i64, String, String, Option<i64>, Option<String>, String, String);
 
 fn to_reservation(r: Row) -> anyhow::Result<Reservation> {
     let (id, kind, flight_id, count, unit_price, amount, phone, status, payment_id, reason, created_at, updated_at) = r;
-    let status = Status::parse(&status).ok_or_else(|| anyhow::anyhow!("reservation {id} has unknown status {status}"))?;
-    Ok(Reservation { id, kind, flight_id, count, unit_price, amount, phone, status, payment_id, reason, created_at, updated_at })
+    let status =
+        Status::parse(&status).ok_or_else(|| anyhow::anyhow!("reservation {id} has unknown status {status}"))?;
+    Ok(Reservation {
+        id,
+        kind,
+        flight_id,
+        count,
+        unit_price,
+        amount,
+        phone,
+        status,
+        payment_id,
+        reason,
+        created_at,
+        updated_at,
+    })
 }
 
 /// Reservations, their steps and the flight read model.
@@ -122,7 +137,8 @@ impl ReservationStore {
         .fetch_one(&mut *tx)
         .await?;
         Self::add_step(&mut tx, id, "requested", Status::PendingPayment, None).await?;
-        let reservation = Self::get_in(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("reservation {id} vanished"))?;
+        let reservation =
+            Self::get_in(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("reservation {id} vanished"))?;
         tx.commit().await?;
         Ok(reservation)
     }
@@ -137,18 +153,20 @@ impl ReservationStore {
     }
 
     async fn get_in(tx: &mut Tx, id: i64) -> anyhow::Result<Option<Reservation>> {
-        let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let row: Option<Row> =
+            sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE id = $1"))).bind(id).fetch_optional(&mut **tx).await?;
         row.map(to_reservation).transpose()
     }
 
     /// Reservations newest first, optionally one customer's and/or in one status.
-    pub async fn list(&self, phone: Option<&str>, status: Option<Status>, limit: i64) -> anyhow::Result<Vec<Reservation>> {
-        let sql = format!(
-            "{SELECT} WHERE ($1 = '' OR phone = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3"
-        );
+    pub async fn list(
+        &self,
+        phone: Option<&str>,
+        status: Option<Status>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Reservation>> {
+        let sql =
+            format!("{SELECT} WHERE ($1 = '' OR phone = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3");
         let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(phone.unwrap_or(""))
             .bind(status.map_or("", Status::as_str))
@@ -172,10 +190,10 @@ impl ReservationStore {
     /// Applies a saga input; `event` is `(consumer, event id)` when the input came as an event.
     pub async fn apply(&self, id: i64, input: &SagaInput, event: Option<(&str, &str)>) -> anyhow::Result<Applied> {
         let mut tx = self.db.begin().await?;
-        if let Some((consumer, event_id)) = event {
-            if !inbox::claim(&mut tx, consumer, event_id).await? {
-                return Ok(Applied::Duplicate);
-            }
+        if let Some((consumer, event_id)) = event
+            && !inbox::claim(&mut tx, consumer, event_id).await?
+        {
+            return Ok(Applied::Duplicate);
         }
         let Some(current) = Self::get_in(&mut tx, id).await? else {
             tx.commit().await?;
@@ -198,7 +216,14 @@ impl ReservationStore {
         Ok(applied)
     }
 
-    async fn move_to(&self, tx: &mut Tx, current: &Reservation, to: Status, input: &SagaInput, reason: Option<String>) -> anyhow::Result<Reservation> {
+    async fn move_to(
+        &self,
+        tx: &mut Tx,
+        current: &Reservation,
+        to: Status,
+        input: &SagaInput,
+        reason: Option<String>,
+    ) -> anyhow::Result<Reservation> {
         let payment_id = match input {
             SagaInput::PaymentApproved { payment_id } => Some(*payment_id),
             _ => current.payment_id,
@@ -238,14 +263,16 @@ impl ReservationStore {
     }
 
     async fn add_step(tx: &mut Tx, id: i64, step: &str, status: Status, detail: Option<&str>) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO reservation_steps (reservation_id, step, status, detail, at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(step)
-            .bind(status.as_str())
-            .bind(detail)
-            .bind(time::now_rfc3339())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO reservation_steps (reservation_id, step, status, detail, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(step)
+        .bind(status.as_str())
+        .bind(detail)
+        .bind(time::now_rfc3339())
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -264,11 +291,12 @@ impl ReservationStore {
 
     /// Every step of a reservation, oldest first.
     pub async fn timeline(&self, id: i64) -> anyhow::Result<Vec<Step>> {
-        let rows: Vec<(String, String, Option<String>, String)> =
-            sqlx::query_as("SELECT step, status, detail, at FROM reservation_steps WHERE reservation_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(self.db.pool())
-                .await?;
+        let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT step, status, detail, at FROM reservation_steps WHERE reservation_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.db.pool())
+        .await?;
         Ok(rows.into_iter().map(|(step, status, detail, at)| Step { step, status, detail, at }).collect())
     }
 
@@ -302,7 +330,7 @@ impl ReservationStore {
 
     /// The read model: every flight not withdrawn, or one flight (withdrawn ones too).
     pub async fn flight_statuses(&self, flight_id: Option<i64>) -> anyhow::Result<Vec<FlightSnapshot>> {
-        let rows: Vec<(i64, String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<FlightRow> = sqlx::query_as(
             "SELECT flight_id, flight_name, destination, price, seat, seats_left, deleted, version FROM flight_statuses
              WHERE ($1 = 0 AND deleted = 0) OR flight_id = $1 ORDER BY flight_id",
         )

@@ -146,7 +146,9 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             tasks: running.tasks.clone(),
             shutdown: running.worker_stop.clone(),
         });
-        let router = build(settings, service, ctx.as_ref(), &url).await.with_context(|| format!("starting {}", service.name()))?;
+        let router = build(settings, service, ctx.as_ref(), &url)
+            .await
+            .with_context(|| format!("starting {}", service.name()))?;
         let health = Health::new(db.clone(), db.as_ref().map(|_| transport.clone()));
         running.health.push(health.clone());
         running.dbs.extend(db);
@@ -163,7 +165,12 @@ async fn open_db(settings: &Settings, service: Service) -> anyhow::Result<Db> {
     }
 }
 
-async fn build(settings: &Settings, service: Service, ctx: Option<&Context>, url: &dyn Fn(Service) -> String) -> anyhow::Result<axum::Router> {
+async fn build(
+    settings: &Settings,
+    service: Service,
+    ctx: Option<&Context>,
+    url: &dyn Fn(Service) -> String,
+) -> anyhow::Result<axum::Router> {
     let ctx = || ctx.ok_or_else(|| anyhow::anyhow!("{} needs a database", service.name()));
     match service {
         Service::Flight => skycamp_flight::start(ctx()?).await,
@@ -204,6 +211,15 @@ impl Running {
     /// The shared event log (for tools and tests).
     pub fn event_log(&self) -> &EventLog {
         &self.log
+    }
+
+    /// Work not yet done: events in outboxes plus events consumers have not handled.
+    pub async fn backlog(&self) -> anyhow::Result<i64> {
+        let mut total = self.log.lag().await?;
+        for db in &self.dbs {
+            total += skycamp_platform::outbox::pending(db).await?;
+        }
+        Ok(total)
     }
 
     /// Drains and stops everything; see the module docs for the order.

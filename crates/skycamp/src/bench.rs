@@ -104,7 +104,8 @@ async fn register_flights(http: &reqwest::Client, url: &str, bookings: usize) ->
     while left > 0 {
         let seats = left.min(1_000);
         let body = json!({ "flightName": format!("BENCH{}", ids.len()), "destination": "bench", "price": 1000, "seat": seats });
-        let created: Value = http.post(format!("{url}/flights")).json(&body).send().await?.error_for_status()?.json().await?;
+        let created: Value =
+            http.post(format!("{url}/flights")).json(&body).send().await?.error_for_status()?.json().await?;
         ids.push(created["id"].as_i64().context("flight id")?);
         left -= seats;
     }
@@ -112,7 +113,12 @@ async fn register_flights(http: &reqwest::Client, url: &str, bookings: usize) ->
 }
 
 /// Polls `flightStatuses` until the seats left on `flights` satisfy `done`.
-async fn wait_for(http: &reqwest::Client, url: &str, done: impl Fn(i64) -> bool, flights: &[i64]) -> anyhow::Result<()> {
+async fn wait_for(
+    http: &reqwest::Client,
+    url: &str,
+    done: impl Fn(i64) -> bool,
+    flights: &[i64],
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let statuses: Vec<Value> = http.get(format!("{url}/flightStatuses")).send().await?.json().await?;
@@ -135,7 +141,8 @@ async fn book(http: &reqwest::Client, url: &str, flights: &[i64], args: &BenchAr
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (http, url, next, flights, total) = (http.clone(), url.to_owned(), next.clone(), flights.to_vec(), args.bookings);
+        let (http, url, next, flights, total) =
+            (http.clone(), url.to_owned(), next.clone(), flights.to_vec(), args.bookings);
         workers.spawn(async move {
             let mut out = (Vec::new(), 0usize);
             loop {
@@ -192,6 +199,8 @@ async fn collect(mut workers: tokio::task::JoinSet<(Vec<Duration>, usize)>, star
 fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map_or(0, |kib| kib / 1024)
 }

@@ -22,7 +22,8 @@ pub struct ApproveBody {
 }
 
 pub async fn approve(State(state): State<AppState>, Json(body): Json<ApproveBody>) -> Result<Response, ApiError> {
-    let charge = Charge::parse(body.reservation_id, body.amount, &body.phone).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let charge = Charge::parse(body.reservation_id, body.amount, &body.phone)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let (status, payment) = match state.store.approve(&charge, state.config.decline_above).await? {
         Approval::Created(p) => (StatusCode::CREATED, p),
         Approval::Existing(p) => (StatusCode::OK, p),
@@ -37,6 +38,11 @@ pub async fn approve(State(state): State<AppState>, Json(body): Json<ApproveBody
         let why = payment.reason.clone().unwrap_or_else(|| "payment declined".into());
         return Err(ApiError::new(StatusCode::PAYMENT_REQUIRED, format!("payment {} declined: {why}", payment.id)));
     }
-    tracing::info!(payment_id = payment.id, reservation_id = payment.reservation_id, amount = payment.amount, "payment approved");
+    tracing::info!(
+        payment_id = payment.id,
+        reservation_id = payment.reservation_id,
+        amount = payment.amount,
+        "payment approved"
+    );
     Ok((status, Json(payment)).into_response())
 }

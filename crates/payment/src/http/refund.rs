@@ -1,7 +1,7 @@
 //! `POST /payments/{id}/refund`: refund a payment (by the reservation service, or an operator).
 
-use axum::extract::State;
 use axum::body::Bytes;
+use axum::extract::State;
 use serde::Deserialize;
 use skycamp_contracts::payment::Payment;
 use skycamp_platform::http::{ApiError, Json, Path};
@@ -15,7 +15,11 @@ struct RefundBody {
 }
 
 /// The body is optional: `{"reason": "…"}`.
-pub async fn refund(State(state): State<AppState>, Path(id): Path<i64>, body: Bytes) -> Result<Json<Payment>, ApiError> {
+pub async fn refund(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Payment>, ApiError> {
     let body: RefundBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefundBody::default()
     } else {

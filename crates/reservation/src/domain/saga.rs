@@ -48,16 +48,26 @@ impl Status {
 /// Something that happened to a reservation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SagaInput {
-    PaymentApproved { payment_id: i64 },
-    PaymentDeclined { reason: String },
+    PaymentApproved {
+        payment_id: i64,
+    },
+    PaymentDeclined {
+        reason: String,
+    },
     /// Payment could not be reached or answered in time; nothing may stay charged.
-    PaymentUnavailable { reason: String },
+    PaymentUnavailable {
+        reason: String,
+    },
     SeatsReserved,
-    SeatsRejected { reason: String },
+    SeatsRejected {
+        reason: String,
+    },
     /// The customer cancelled, and the payment has been refunded.
     CancelRequested,
     /// The payment was refunded on the payment side.
-    PaymentRefunded { reason: String },
+    PaymentRefunded {
+        reason: String,
+    },
 }
 
 impl SagaInput {
@@ -110,7 +120,9 @@ pub fn decide(from: Status, input: &SagaInput) -> Transition {
     use Status as S;
     let to = match (from, input) {
         (S::PendingPayment, I::PaymentApproved { .. }) => (S::Paid, Outgoing::Placed),
-        (S::PendingPayment, I::PaymentDeclined { .. } | I::PaymentUnavailable { .. }) => (S::Rejected, Outgoing::Rejected),
+        (S::PendingPayment, I::PaymentDeclined { .. } | I::PaymentUnavailable { .. }) => {
+            (S::Rejected, Outgoing::Rejected)
+        }
         (S::Paid, I::SeatsReserved) => (S::Confirmed, Outgoing::Confirmed),
         (S::Paid, I::SeatsRejected { .. }) => (S::Rejected, Outgoing::Rejected),
         (S::Paid | S::Confirmed, I::CancelRequested | I::PaymentRefunded { .. }) => (S::Cancelled, Outgoing::Cancelled),
@@ -143,8 +155,14 @@ mod tests {
 
     #[test]
     fn a_declined_or_unreachable_payment_rejects_it() {
-        assert_eq!(moves(S::PendingPayment, I::PaymentDeclined { reason: why("limit") }), (S::Rejected, Outgoing::Rejected));
-        assert_eq!(moves(S::PendingPayment, I::PaymentUnavailable { reason: why("timeout") }), (S::Rejected, Outgoing::Rejected));
+        assert_eq!(
+            moves(S::PendingPayment, I::PaymentDeclined { reason: why("limit") }),
+            (S::Rejected, Outgoing::Rejected)
+        );
+        assert_eq!(
+            moves(S::PendingPayment, I::PaymentUnavailable { reason: why("timeout") }),
+            (S::Rejected, Outgoing::Rejected)
+        );
     }
 
     #[test]
@@ -157,7 +175,11 @@ mod tests {
         let t = decide(S::Paid, &I::SeatsRejected { reason: why("not enough seats left") });
         assert_eq!(
             t,
-            Transition::Move { to: S::Rejected, publish: Outgoing::Rejected, reason: Some(why("not enough seats left")) }
+            Transition::Move {
+                to: S::Rejected,
+                publish: Outgoing::Rejected,
+                reason: Some(why("not enough seats left"))
+            }
         );
     }
 
@@ -169,7 +191,10 @@ mod tests {
 
     #[test]
     fn a_refund_on_the_payment_side_cancels_the_booking() {
-        assert_eq!(moves(S::Confirmed, I::PaymentRefunded { reason: why("operator") }), (S::Cancelled, Outgoing::Cancelled));
+        assert_eq!(
+            moves(S::Confirmed, I::PaymentRefunded { reason: why("operator") }),
+            (S::Cancelled, Outgoing::Cancelled)
+        );
         assert_eq!(moves(S::Paid, I::PaymentRefunded { reason: why("operator") }), (S::Cancelled, Outgoing::Cancelled));
     }
 

@@ -53,14 +53,19 @@ impl SeatCount {
 
 /// Checks a booking against the catalogue as the read model shows it: the count must fit the
 /// flight, and a price the client sent must be the catalogue's price per seat.
-pub fn check_against_catalogue(count: SeatCount, client_price: Option<i64>, catalogue_price: i64, total_seats: i64) -> Result<(), Invalid> {
+pub fn check_against_catalogue(
+    count: SeatCount,
+    client_price: Option<i64>,
+    catalogue_price: i64,
+    total_seats: i64,
+) -> Result<(), Invalid> {
     if count.get() > total_seats {
         return Err(Invalid(format!("count {} is more than the flight's {total_seats} seats", count.get())));
     }
     match client_price {
-        Some(p) if p != catalogue_price => Err(Invalid(format!(
-            "price {p} does not match the flight's price of {catalogue_price} per seat"
-        ))),
+        Some(p) if p != catalogue_price => {
+            Err(Invalid(format!("price {p} does not match the flight's price of {catalogue_price} per seat")))
+        }
         _ => Ok(()),
     }
 }

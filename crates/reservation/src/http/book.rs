@@ -54,14 +54,20 @@ impl TryFrom<&ReservationBody> for BookFlight {
     }
 }
 
-pub async fn place_or_cancel(State(state): State<AppState>, Json(body): Json<ReservationBody>) -> Result<Response, ApiError> {
+pub async fn place_or_cancel(
+    State(state): State<AppState>,
+    Json(body): Json<ReservationBody>,
+) -> Result<Response, ApiError> {
     match body.reserve_status.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
         None | Some("place") => place(state, BookFlight::try_from(&body)?).await,
         Some("cancel") => {
-            let id = body.reservation_id.ok_or_else(|| ApiError::unprocessable("reservationId is required to cancel"))?;
+            let id =
+                body.reservation_id.ok_or_else(|| ApiError::unprocessable("reservationId is required to cancel"))?;
             cancel::cancel_reservation(&state, id, body.count).await.map(IntoResponse::into_response)
         }
-        Some(other) => Err(ApiError::unprocessable(format!("reserveStatus must be \"place\" or \"cancel\", not {other:?}"))),
+        Some(other) => {
+            Err(ApiError::unprocessable(format!("reserveStatus must be \"place\" or \"cancel\", not {other:?}")))
+        }
     }
 }
 
@@ -74,7 +80,12 @@ async fn place(state: AppState, req: BookFlight) -> Result<Response, ApiError> {
         .find(|f| f.flight_id == req.flight_id && !f.deleted)
         .ok_or_else(|| ApiError::not_found(format!("flight {} not found", req.flight_id)))?;
     check_against_catalogue(req.count, req.client_price, flight.price, flight.seat)?;
-    let new = NewReservation { flight_id: req.flight_id, count: req.count.get(), unit_price: flight.price, phone: req.phone.as_str().to_owned() };
+    let new = NewReservation {
+        flight_id: req.flight_id,
+        count: req.count.get(),
+        unit_price: flight.price,
+        phone: req.phone.as_str().to_owned(),
+    };
     let pending = state.store.create_pending(&new).await?;
     let charge = ApprovePayment { reservation_id: pending.id, amount: pending.amount, phone: pending.phone.clone() };
     let input = match state.payments.approve(&charge).await {
@@ -87,13 +98,16 @@ async fn place(state: AppState, req: BookFlight) -> Result<Response, ApiError> {
     };
     let reservation = match state.store.apply(pending.id, &input, None).await? {
         Applied::Moved(r) | Applied::Ignored(r) => r,
-        Applied::Duplicate | Applied::Missing => return Err(anyhow::anyhow!("reservation {} vanished", pending.id).into()),
+        Applied::Duplicate | Applied::Missing => {
+            return Err(anyhow::anyhow!("reservation {} vanished", pending.id).into());
+        }
     };
     match (reservation.status, input) {
         (Status::Paid, _) => {
             tracing::info!(reservation_id = reservation.id, amount = reservation.amount, "reservation placed");
             let location = format!("/reservations/{}", reservation.id);
-            Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(ReservationView::from(reservation))).into_response())
+            Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(ReservationView::from(reservation)))
+                .into_response())
         }
         (_, SagaInput::PaymentDeclined { reason }) => Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,

@@ -2,8 +2,8 @@
 //! refunded synchronously first; only then is the reservation `CANCELLED` and
 //! `ReservationCancelled` published (the flight service returns the seats).
 
-use axum::extract::State;
 use axum::body::Bytes;
+use axum::extract::State;
 use serde::Deserialize;
 use skycamp_platform::http::{ApiError, Json, Path, lenient};
 
@@ -20,7 +20,11 @@ struct CancelBody {
 }
 
 /// The body is optional; a `count`, if given, must be the booked count (whole reservations only).
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<i64>, body: Bytes) -> Result<Json<ReservationView>, ApiError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<ReservationView>, ApiError> {
     let body: CancelBody = if body.iter().all(u8::is_ascii_whitespace) {
         CancelBody::default()
     } else {
@@ -30,7 +34,11 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<i64>, body: By
 }
 
 /// Cancels reservation `id` (both API forms end here).
-pub async fn cancel_reservation(state: &AppState, id: i64, count: Option<i64>) -> Result<Json<ReservationView>, ApiError> {
+pub async fn cancel_reservation(
+    state: &AppState,
+    id: i64,
+    count: Option<i64>,
+) -> Result<Json<ReservationView>, ApiError> {
     let r = found(state, id).await?;
     if let Some(count) = count.filter(|c| *c != r.count) {
         return Err(ApiError::unprocessable(format!(

@@ -46,6 +46,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<FlightStatus
 }
 
 pub async fn one(State(state): State<AppState>, Path(flight_id): Path<i64>) -> Result<Json<FlightStatus>, ApiError> {
-    let found = state.store.flight_statuses(Some(flight_id)).await?.into_iter().find(|f| f.flight_id == flight_id && !f.deleted);
+    let found = state
+        .store
+        .flight_statuses(Some(flight_id))
+        .await?
+        .into_iter()
+        .find(|f| f.flight_id == flight_id && !f.deleted);
     found.map(|f| Json(f.into())).ok_or_else(|| ApiError::not_found(format!("flight {flight_id} not found")))
 }

@@ -58,7 +58,10 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<ReservationView>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<ReservationView>>, ApiError> {
     let phone = q.phone.as_deref().map(Phone::parse).transpose()?;
     let status = match q.status.as_deref() {
         None | Some("") => None,

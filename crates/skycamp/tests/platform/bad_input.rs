@@ -1,0 +1,115 @@
+//! Hostile or careless clients get a clear 4xx problem document, never a 500, and nothing is written.
+
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+async fn send(app: &TestApp, method: reqwest::Method, path: &str, body: Option<&str>) -> (u16, String, Value) {
+    let mut req = app.http.request(method, app.url(path));
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_owned());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let ctype = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, ctype, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn bad_requests_get_problem_documents_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let flight = app.register_flight("BAD1", 300_000, 40).await;
+    use reqwest::Method as M;
+    let cases: &[(M, &str, Option<&str>, u16)] = &[
+        (M::POST, "/reservations", Some(r#"{"flightId":1,"count":1,"phone":"01097770770""#), 400),
+        (M::POST, "/reservations", Some("not json"), 400),
+        (M::POST, "/reservations", Some(r#"{"flightId":99,"count":1,"phone":"01097770770"}"#), 404),
+        (M::POST, "/reservations", Some(r#"{"flightId":1,"count":0,"phone":"01097770770"}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"flightId":1,"count":-3,"phone":"01097770770"}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"flightId":1,"count":41,"phone":"01097770770"}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"flightId":1,"count":1}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"flightId":1,"count":1,"phone":"call me"}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"flightId":1,"count":1,"phone":"01097770770","price":1}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"flightId":"one","count":1,"phone":"01097770770"}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"flightId":1.5,"count":1,"phone":"01097770770"}"#), 422),
+        (
+            M::POST,
+            "/reservations",
+            Some(r#"{"flightId":99999999999999999999999,"count":1,"phone":"01097770770"}"#),
+            422,
+        ),
+        (
+            M::POST,
+            "/reservations",
+            Some(r#"{"flightId":1,"count":1,"phone":"01097770770","reserveStatus":"steal"}"#),
+            422,
+        ),
+        (M::POST, "/reservations", Some(r#"{"reserveStatus":"cancel","count":1}"#), 422),
+        (M::POST, "/reservations", Some(r#"{"reserveStatus":"cancel","reservationId":77}"#), 404),
+        (M::POST, "/reservations", Some("[]"), 422),
+        (M::GET, "/reservations/abc", None, 404),
+        (M::GET, "/reservations/12345", None, 404),
+        (M::GET, "/reservations?phone=xyz", None, 422),
+        (M::GET, "/reservations?status=LOST", None, 422),
+        (M::GET, "/reservations?limit=many", None, 400),
+        (M::POST, "/reservations/1/cancel", Some("{"), 400),
+        (M::POST, "/flights", Some(r#"{"flightName":"","destination":"x","price":1,"seat":1}"#), 422),
+        (M::POST, "/flights", Some(r#"{"flightName":"A","destination":"x","price":-1,"seat":1}"#), 422),
+        (M::POST, "/flights", Some(r#"{"flightName":"A","destination":"x","price":1,"seat":0}"#), 422),
+        (M::POST, "/flights", Some(r#"{"flightName":"A","destination":"x","price":1}"#), 422),
+        (M::PATCH, "/flights/1", Some(r#"{"seat":"lots"}"#), 422),
+        (M::PUT, "/flights/404", Some(r#"{"flightName":"A","destination":"x","price":1,"seat":1}"#), 404),
+        (M::DELETE, "/flights/404", None, 404),
+        (M::GET, "/flightStatuses/404", None, 404),
+        (M::POST, "/payments", Some(r#"{"reservationId":1,"amount":0,"phone":"010"}"#), 422),
+        (M::POST, "/payments/404/refund", None, 404),
+        (M::GET, "/payments/404", None, 404),
+        (M::DELETE, "/reservations", None, 405),
+        (M::GET, "/nowhere", None, 404),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, ctype, problem) = send(&app, method.clone(), path, *body).await;
+        assert_eq!(status, *expected, "{method} {path} {body:?}: {problem}");
+        assert_eq!(ctype, "application/problem+json", "{method} {path}");
+        assert_eq!(problem["status"], *expected, "{method} {path}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path}: {problem}");
+    }
+
+    let oversized = format!(r#"{{"flightId":1,"count":1,"phone":"{}"}}"#, "1".repeat(100_000));
+    let (status, ..) = send(&app, M::POST, "/reservations", Some(&oversized)).await;
+    assert_eq!(status, 413);
+
+    app.settle().await;
+    assert_eq!(app.get("/reservations").await, json!([]), "no reservation was written");
+    assert_eq!(app.get("/payments").await, json!([]), "no payment was written");
+    assert_eq!(app.seats_left_at_flight_service(flight).await, 40);
+}
+
+#[tokio::test]
+async fn seats_cannot_drop_below_those_sold_and_a_flight_with_sold_seats_cannot_be_deleted() {
+    let app = TestApp::spawn().await;
+    let flight = app.register_flight("BAD2", 10_000, 5).await;
+    let (_, r) = app.book(flight, 3, "01012341234").await;
+    app.wait_for_status(r["id"].as_i64().unwrap(), "CONFIRMED").await;
+
+    let (status, _, problem) =
+        send(&app, reqwest::Method::PATCH, &format!("/flights/{flight}"), Some(r#"{"seat":2}"#)).await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, _, _) = send(&app, reqwest::Method::DELETE, &format!("/flights/{flight}"), None).await;
+    assert_eq!(status, 409);
+
+    let (status, _, updated) =
+        send(&app, reqwest::Method::PATCH, &format!("/flights/{flight}"), Some(r#"{"seat":"8","price":"12000"}"#))
+            .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated["seat"].as_i64(), updated["seatsLeft"].as_i64(), updated["price"].as_i64()),
+        (Some(8), Some(5), Some(12_000))
+    );
+    app.eventually("view shows the change", || async {
+        let v = app.flight_status(flight).await.unwrap();
+        v["seat"] == 5 && v["price"] == 12_000 && v["totalSeats"] == 8
+    })
+    .await;
+    assert_eq!(app.reservation(r["id"].as_i64().unwrap()).await["amount"], 30_000, "the booking keeps its price");
+}

@@ -1,0 +1,201 @@
+//! The seed's scenario, end to end through the gateway, and the saga's other endings.
+
+use serde_json::json;
+use skycamp::app::{self, Service};
+
+use crate::support::{self, TestApp, eventually};
+
+const PHONE: &str = "01097770770";
+
+#[tokio::test]
+async fn the_seed_scenario_books_confirms_and_cancels_through_the_gateway() {
+    let app = TestApp::spawn().await;
+
+    // 1. The admin registers flight 1 with 40 seats; the customer sees it.
+    let flight = app.register_flight("CH777", 300_000, 40).await;
+    assert_eq!(flight, 1);
+    let status = app.flight_status(1).await.unwrap();
+    assert_eq!(
+        (status["flightName"].as_str(), status["seat"].as_i64(), status["price"].as_i64()),
+        (Some("CH777"), Some(40), Some(300_000))
+    );
+
+    // 2. Book and pay in one step: 201 at once, paid, then confirmed by the flight service.
+    let (code, r) = app
+        .post(
+            "/reservations",
+            &json!({ "flightId": "1", "reserveStatus": "place", "count": "1", "price": "300000", "phone": PHONE }),
+        )
+        .await;
+    assert_eq!(code, 201, "{r}");
+    assert_eq!((r["id"].as_i64(), r["status"].as_str(), r["amount"].as_i64()), (Some(1), Some("PAID"), Some(300_000)));
+    app.wait_for_status(1, "CONFIRMED").await;
+    app.eventually("39 seats left", || async { app.seats_left_in_view(1).await == 39 }).await;
+    assert_eq!(app.seats_left_at_flight_service(1).await, 39);
+    let payment = app.get("/pays?reservationId=1").await;
+    assert_eq!(payment[0]["status"], "APPROVED");
+
+    // 3. History shows it.
+    let history = app.get(&format!("/reservations?phone={PHONE}")).await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["status"], "CONFIRMED");
+
+    // 4. The seed's cancel form through the gateway: refunded, cancelled, seats back.
+    let (code, r) =
+        app.post("/reservations", &json!({ "reservationId": "1", "count": "1", "reserveStatus": "cancel" })).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["status"], "CANCELLED");
+    assert_eq!(app.get("/payments?reservationId=1").await[0]["status"], "REFUNDED");
+    app.eventually("40 seats left again", || async { app.seats_left_in_view(1).await == 40 }).await;
+    assert_eq!(app.seats_left_at_flight_service(1).await, 40);
+
+    // 5. The timeline tells the whole story in order.
+    app.settle().await;
+    let steps: Vec<String> = app
+        .get("/reservations/1/timeline")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "requested",
+            "payment approved",
+            "seats reserved",
+            "cancelled by customer",
+            "payment refunded",
+            "seats released"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_twice_or_with_another_count_is_refused_without_effect() {
+    let app = TestApp::spawn().await;
+    let flight = app.register_flight("KE001", 100_000, 10).await;
+    let (_, r) = app.book(flight, 2, PHONE).await;
+    let id = r["id"].as_i64().unwrap();
+    app.wait_for_status(id, "CONFIRMED").await;
+
+    let (code, body) =
+        app.post("/reservations", &json!({ "reservationId": id, "count": 1, "reserveStatus": "cancel" })).await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(app.status_of(id).await, "CONFIRMED");
+
+    let (code, _) = app.post(&format!("/reservations/{id}/cancel"), &json!({})).await;
+    assert_eq!(code, 200);
+    let (code, body) = app.post(&format!("/reservations/{id}/cancel"), &json!({})).await;
+    assert_eq!(code, 409, "{body}");
+    app.settle().await;
+    assert_eq!(app.seats_left_at_flight_service(flight).await, 10, "seats returned once");
+}
+
+#[tokio::test]
+async fn a_declined_payment_answers_402_and_leaves_no_booking_standing() {
+    let app = TestApp::spawn_with(|s| s.payment_decline_above = 500_000).await;
+    let flight = app.register_flight("KE002", 300_000, 10).await;
+    let (code, body) = app.book(flight, 2, PHONE).await;
+    assert_eq!(code, 402, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("exceeds the approval limit"));
+    let history = app.get(&format!("/reservations?phone={PHONE}")).await;
+    assert_eq!(history[0]["status"], "REJECTED");
+    app.settle().await;
+    assert_eq!(app.seats_left_at_flight_service(flight).await, 10);
+    let payments = app.get("/payments").await;
+    assert!(payments.as_array().unwrap().iter().all(|p| p["status"] != "APPROVED"), "{payments}");
+}
+
+#[tokio::test]
+async fn with_payment_down_booking_fails_fast_with_503_and_charges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = support::settings(dir.path());
+    s.remote.insert(Service::Payment, "http://127.0.0.1:9".into());
+    let running = app::start(&s, &[Service::Gateway, Service::Reservation, Service::Flight]).await.unwrap();
+    let gw = running.url(Service::Gateway);
+    let http = reqwest::Client::new();
+    let flight: serde_json::Value = http
+        .post(format!("{gw}/flights"))
+        .json(&json!({ "flightName": "OZ1", "destination": "jeju", "price": 50_000, "seat": 5 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fid = flight["id"].as_i64().unwrap();
+    eventually("flight visible", || async {
+        http.get(format!("{gw}/flightStatuses/{fid}")).send().await.unwrap().status() == 200
+    })
+    .await;
+    let r = http
+        .post(format!("{gw}/reservations"))
+        .json(&json!({ "flightId": fid, "count": 1, "phone": PHONE }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("payment is busy"), "{body}");
+    let history: serde_json::Value =
+        http.get(format!("{gw}/reservations?phone={PHONE}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(history[0]["status"], "REJECTED");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refund_on_the_payment_side_cancels_the_booking_and_frees_its_seats() {
+    let app = TestApp::spawn().await;
+    let flight = app.register_flight("KE003", 120_000, 3).await;
+    let (_, r) = app.book(flight, 3, PHONE).await;
+    let id = r["id"].as_i64().unwrap();
+    app.wait_for_status(id, "CONFIRMED").await;
+    assert_eq!(app.seats_left_at_flight_service(flight).await, 0);
+
+    let payment_id = r["paymentId"].as_i64().unwrap();
+    let (code, p) = app.post(&format!("/payments/{payment_id}/refund"), &json!({ "reason": "card stolen" })).await;
+    assert_eq!((code, p["status"].as_str()), (200, Some("REFUNDED")));
+
+    app.wait_for_status(id, "CANCELLED").await;
+    assert_eq!(app.reservation(id).await["reason"], "card stolen");
+    app.eventually("seats freed", || async { app.seats_left_in_view(flight).await == 3 }).await;
+    assert_eq!(app.seats_left_at_flight_service(flight).await, 3);
+}
+
+#[tokio::test]
+async fn bookings_are_taken_while_the_flight_service_is_down_and_confirmed_when_it_returns() {
+    let mut app = TestApp::spawn().await;
+    let flight = app.register_flight("KE004", 80_000, 5).await;
+    app.settle().await;
+    app.stop().await;
+
+    // Everything but the flight service.
+    let mut s = support::settings(app.dir.path());
+    s.remote.insert(Service::Flight, "http://127.0.0.1:9".into());
+    let partial = app::start(&s, &[Service::Gateway, Service::Reservation, Service::Payment]).await.unwrap();
+    app.gateway = partial.url(Service::Gateway);
+    app.running = Some(partial);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (code, r) = app.book(flight, 1, &format!("0101234000{i}")).await;
+        assert_eq!(code, 201, "{r}");
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for &id in &ids {
+        assert_eq!(app.status_of(id).await, "PAID", "no answer from the flight service yet");
+    }
+
+    // The flight service comes back (a second process would do the same through the shared log).
+    s.ports.insert(Service::Flight, 0);
+    let flight_service = app::start(&s, &[Service::Flight]).await.unwrap();
+    for &id in &ids {
+        app.wait_for_status(id, "CONFIRMED").await;
+    }
+    app.eventually("2 seats left", || async { app.seats_left_in_view(flight).await == 2 }).await;
+    flight_service.shutdown().await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the whole platform, in one test binary so they compile once.
+
+mod bad_input;
+mod e2e;
+mod race;
+mod reconcile;
+mod redelivery;
+mod restart;
+mod seed_httpie;
+mod support;

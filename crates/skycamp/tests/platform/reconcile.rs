@@ -1,0 +1,70 @@
+//! A reservation left in PENDING_PAYMENT (the process died during the payment call) is settled
+//! with the payment service by reservation id.
+
+use serde_json::json;
+use skycamp_platform::Db;
+use skycamp_platform::outbox::Waker;
+use skycamp_reservation::store::{NewReservation, ReservationStore};
+
+use crate::support::TestApp;
+
+/// Stops the app and leaves a PENDING_PAYMENT reservation behind, as a crash mid-call would.
+async fn crash_with_pending(app: &mut TestApp, flight: i64) -> i64 {
+    app.settle().await;
+    app.stop().await;
+    let db = Db::sqlite_in(app.dir.path(), "reservation.db").await.unwrap();
+    let store = ReservationStore::new(db.clone(), Waker::default());
+    let new = NewReservation { flight_id: flight, count: 1, unit_price: 40_000, phone: "01044440000".into() };
+    let pending = store.create_pending(&new).await.unwrap();
+    db.close().await;
+    pending.id
+}
+
+async fn restart(app: &mut TestApp) {
+    let settings = crate::support::settings(app.dir.path());
+    let running = skycamp::app::start(&settings, &skycamp::app::Service::ALL).await.unwrap();
+    app.gateway = running.url(skycamp::app::Service::Gateway);
+    app.running = Some(running);
+}
+
+#[tokio::test]
+async fn a_pending_reservation_without_a_payment_is_rejected_after_a_crash() {
+    let mut app = TestApp::spawn().await;
+    let flight = app.register_flight("REC1", 40_000, 2).await;
+    let id = crash_with_pending(&mut app, flight).await;
+    restart(&mut app).await;
+    app.wait_for_status(id, "REJECTED").await;
+    app.settle().await;
+    let payment = &app.get(&format!("/payments?reservationId={id}")).await[0];
+    assert_eq!(payment["status"], "DECLINED", "a void is recorded so no late charge can succeed");
+    let (code, _) =
+        app.post("/payments", &json!({ "reservationId": id, "amount": 40_000, "phone": "01044440000" })).await;
+    assert_eq!(code, 402, "a late charge for the rejected reservation is refused");
+    assert_eq!(app.seats_left_at_flight_service(flight).await, 2);
+}
+
+#[tokio::test]
+async fn a_pending_reservation_whose_payment_went_through_is_honoured_after_a_crash() {
+    let mut app = TestApp::spawn().await;
+    let flight = app.register_flight("REC2", 40_000, 2).await;
+    let id = crash_with_pending(&mut app, flight).await;
+    // The charge reached the payment service just before the crash.
+    let settings = crate::support::settings(app.dir.path());
+    let payment = skycamp::app::start(&settings, &[skycamp::app::Service::Payment]).await.unwrap();
+    let charged = reqwest::Client::new()
+        .post(format!("{}/payments", payment.url(skycamp::app::Service::Payment)))
+        .json(&json!({ "reservationId": id, "amount": 40_000, "phone": "01044440000" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(charged.status(), 201);
+    payment.shutdown().await;
+
+    restart(&mut app).await;
+    app.wait_for_status(id, "CONFIRMED").await;
+    let timeline = app.get(&format!("/reservations/{id}/timeline")).await;
+    assert_eq!(timeline[1]["step"], "payment approved");
+    assert_eq!(app.seats_left_at_flight_service(flight).await, 1);
+    let payment = &app.get(&format!("/payments?reservationId={id}")).await[0];
+    assert_eq!(payment["status"], "APPROVED", "charged once, kept");
+}

@@ -1,0 +1,141 @@
+//! Crash safety: the real binary is killed (SIGKILL) while bookings are in flight and started
+//! again on the same data dir. Every saga reaches a final state; nothing is lost or doubled.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::support::eventually;
+
+struct Ports {
+    gateway: u16,
+    others: [u16; 3],
+}
+
+fn free_ports() -> Ports {
+    let mut ports = (0..4).map(|_| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let gateway = ports.next().unwrap();
+    Ports { gateway, others: [ports.next().unwrap(), ports.next().unwrap(), ports.next().unwrap()] }
+}
+
+fn start(dir: &std::path::Path, p: &Ports) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_skycamp"))
+        .arg("up")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--gateway-port", &p.gateway.to_string()])
+        .args(["--reservation-port", &p.others[0].to_string()])
+        .args(["--flight-port", &p.others[1].to_string()])
+        .args(["--payment-port", &p.others[2].to_string()])
+        .args(["--pending-timeout-ms", "500", "--payment-timeout-ms", "1000", "--log-level", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("skycamp binary starts")
+}
+
+async fn ready(http: &reqwest::Client, gw: &str) {
+    eventually("gateway ready", || async {
+        http.get(format!("{gw}/flightStatuses")).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
+
+async fn get(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
+    const PRICE: i64 = 25_000;
+    const SEATS: i64 = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports();
+    let gw = format!("http://127.0.0.1:{}", ports.gateway);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+
+    let mut child = start(dir.path(), &ports);
+    ready(&http, &gw).await;
+    let flight: Value = http
+        .post(format!("{gw}/flights"))
+        .json(&json!({ "flightName": "CRASH1", "destination": "busan", "price": PRICE, "seat": SEATS }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fid = flight["id"].as_i64().unwrap();
+    eventually("flight visible", || async {
+        http.get(format!("{gw}/flightStatuses/{fid}")).send().await.unwrap().status() == 200
+    })
+    .await;
+
+    // A storm of 60 bookings; the process is killed while they are in flight.
+    let storm = join_all((0..60).map(|i| {
+        let (http, gw) = (http.clone(), gw.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(i * 5)).await;
+            let body = json!({ "flightId": fid, "count": 1, "phone": format!("0107777{i:04}") });
+            http.post(format!("{gw}/reservations")).json(&body).send().await.ok().map(|r| r.status().as_u16())
+        }
+    }));
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        child.kill().await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(storm, killer);
+    let accepted = answers.iter().filter(|a| **a == Some(201)).count();
+
+    let mut child = start(dir.path(), &ports);
+    ready(&http, &gw).await;
+
+    // Every reservation that exists reaches a final state.
+    let all = || async { get(&http, format!("{gw}/reservations?limit=1000")).await };
+    eventually("every saga final", || async {
+        all()
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| matches!(r["status"].as_str(), Some("CONFIRMED" | "REJECTED" | "CANCELLED")))
+    })
+    .await;
+    let reservations = all().await;
+    let reservations = reservations.as_array().unwrap();
+    assert!(
+        reservations.len() >= accepted,
+        "every booking answered 201 ({accepted}) still exists ({})",
+        reservations.len()
+    );
+    let confirmed = reservations.iter().filter(|r| r["status"] == "CONFIRMED").count() as i64;
+    assert!(confirmed <= SEATS);
+
+    // Seats and money agree with the confirmed bookings, in every service and view.
+    eventually("views converged", || async {
+        let flight = get(&http, format!("{gw}/flights/{fid}")).await;
+        let view = get(&http, format!("{gw}/flightStatuses/{fid}")).await;
+        let payments = get(&http, format!("{gw}/payments?limit=1000")).await;
+        let net: i64 = payments
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"] == "APPROVED")
+            .map(|p| p["amount"].as_i64().unwrap())
+            .sum();
+        flight["seatsLeft"] == SEATS - confirmed && view["seat"] == SEATS - confirmed && net == confirmed * PRICE
+    })
+    .await;
+    for r in reservations {
+        let payments = get(&http, format!("{gw}/payments?reservationId={}", r["id"])).await;
+        assert!(payments.as_array().unwrap().len() <= 1, "one payment per reservation");
+    }
+    child.kill().await.unwrap();
+}

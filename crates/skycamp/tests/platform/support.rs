@@ -1,0 +1,165 @@
+//! `TestApp`: the whole platform (or part of it) on free ports with a fresh data dir, and one
+//! helper per endpoint.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use skycamp::app::{self, Running, Service, Settings};
+
+/// Fresh settings for a platform in `dir` on free ports, with short timeouts for tests.
+pub fn settings(dir: &std::path::Path) -> Settings {
+    let mut s = Settings::new(dir.to_path_buf()).on_free_ports();
+    s.payment_timeout = Duration::from_secs(2);
+    s.pending_timeout = Duration::from_millis(500);
+    s
+}
+
+pub struct TestApp {
+    pub running: Option<Running>,
+    pub gateway: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Every service, fresh data dir.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Every service, with adjusted settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        adjust(&mut s);
+        let running = app::start(&s, &Service::ALL).await.expect("platform starts");
+        let gateway = running.url(Service::Gateway);
+        Self { running: Some(running), gateway, http: reqwest::Client::new(), dir }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("platform running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers a flight through the gateway; returns its id.
+    pub async fn register_flight(&self, name: &str, price: i64, seat: i64) -> i64 {
+        let body = json!({ "flightName": name, "destination": "korea", "price": price, "seat": seat });
+        let (status, flight) = self.post("/flights", &body).await;
+        assert_eq!(status, 201, "{flight}");
+        let id = flight["id"].as_i64().unwrap();
+        self.eventually("flight in flightStatuses", || async move { self.flight_status(id).await.is_some() }).await;
+        id
+    }
+
+    /// `POST /reservations` in the seed's booking form.
+    pub async fn book(&self, flight_id: i64, count: i64, phone: &str) -> (u16, Value) {
+        self.post(
+            "/reservations",
+            &json!({ "flightId": flight_id, "reserveStatus": "place", "count": count, "phone": phone }),
+        )
+        .await
+    }
+
+    pub async fn reservation(&self, id: i64) -> Value {
+        self.get(&format!("/reservations/{id}")).await
+    }
+
+    pub async fn status_of(&self, id: i64) -> String {
+        self.reservation(id).await["status"].as_str().unwrap().to_owned()
+    }
+
+    /// The read model's row for a flight, if present.
+    pub async fn flight_status(&self, flight_id: i64) -> Option<Value> {
+        let all = self.get("/flightStatuses").await;
+        all.as_array().unwrap().iter().find(|f| f["flightId"] == flight_id).cloned()
+    }
+
+    pub async fn seats_left_in_view(&self, flight_id: i64) -> i64 {
+        self.flight_status(flight_id).await.unwrap()["seat"].as_i64().unwrap()
+    }
+
+    pub async fn seats_left_at_flight_service(&self, flight_id: i64) -> i64 {
+        self.get(&format!("/flights/{flight_id}")).await["seatsLeft"].as_i64().unwrap()
+    }
+
+    /// Waits until `reservation` reaches `status`.
+    pub async fn wait_for_status(&self, id: i64, status: &str) {
+        let what = format!("reservation {id} {status}");
+        self.eventually(&what, || async move { self.status_of(id).await == status }).await;
+    }
+
+    /// Waits until every outbox is empty and every consumer has caught up.
+    pub async fn settle(&self) {
+        self.eventually("platform settled", || async { self.running().backlog().await.unwrap() == 0 }).await;
+    }
+
+    /// Polls `check` until it is true; fails the test after 30 s.
+    pub async fn eventually<F, Fut>(&self, what: &str, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        eventually(what, check).await;
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// Polls `check` until it is true; fails the test after 30 s.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The sums a user and an accountant would check about one flight's bookings.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ledger {
+    pub confirmed_seats: i64,
+    pub net_charged: i64,
+}
+
+/// Computes confirmed seats and net money (approved minus refunded) over `reservations`.
+pub async fn ledger(app: &TestApp, reservations: &[i64]) -> Ledger {
+    let mut l = Ledger { confirmed_seats: 0, net_charged: 0 };
+    for &id in reservations {
+        let r = app.reservation(id).await;
+        if r["status"] == "CONFIRMED" {
+            l.confirmed_seats += r["count"].as_i64().unwrap();
+        }
+        let payments = app.get(&format!("/payments?reservationId={id}")).await;
+        for p in payments.as_array().unwrap() {
+            if p["status"] == "APPROVED" {
+                l.net_charged += p["amount"].as_i64().unwrap();
+            }
+        }
+    }
+    l
+}
