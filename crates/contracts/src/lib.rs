@@ -29,3 +29,22 @@ pub fn reservation_subject(reservation_id: i64) -> String {
 pub fn flight_subject(flight_id: i64) -> String {
     format!("flight/{flight_id}")
 }
+
+/// Every event type: (topic, type, payload name). `docs/EVENTS.md` lists the same.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    (topics::FLIGHT, flight::FLIGHT_REGISTERED, "FlightChanged"),
+    (topics::FLIGHT, flight::FLIGHT_UPDATED, "FlightChanged"),
+    (topics::FLIGHT, flight::FLIGHT_DELETED, "FlightChanged"),
+    (topics::FLIGHT, flight::SEATS_RESERVED, "SeatsDecided"),
+    (topics::FLIGHT, flight::SEATS_REJECTED, "SeatsDecided"),
+    (topics::FLIGHT, flight::SEATS_RELEASED, "SeatsDecided"),
+    (topics::RESERVATION, reservation::RESERVATION_PLACED, "ReservationEvent"),
+    (topics::RESERVATION, reservation::RESERVATION_CONFIRMED, "ReservationEvent"),
+    (topics::RESERVATION, reservation::RESERVATION_REJECTED, "ReservationEvent"),
+    (topics::RESERVATION, reservation::RESERVATION_CANCELLED, "ReservationEvent"),
+    (topics::PAYMENT, payment::PAYMENT_APPROVED, "PaymentEvent"),
+    (topics::PAYMENT, payment::PAYMENT_CANCELLED, "PaymentEvent"),
+];
+
+#[cfg(test)]
+mod catalogue_tests;

@@ -199,3 +199,15 @@ async fn bookings_are_taken_while_the_flight_service_is_down_and_confirmed_when_
     app.eventually("2 seats left", || async { app.seats_left_in_view(flight).await == 2 }).await;
     flight_service.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_gateway_passes_the_request_id_through_or_makes_one() {
+    let app = TestApp::spawn().await;
+    let r = app.http.get(app.url("/flightStatuses")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
+    let r = app.http.get(app.url("/flights")).send().await.unwrap();
+    let made = r.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(made.len(), 36, "a UUID: {made}");
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the gateway has its own probes");
+}
