@@ -1,5 +1,5 @@
 //! Runs a consumer group: poll the transport, hand each event to a [`Handler`], commit after it
-//! succeeded. A failing event is retried with backoff and never skipped, so order per key holds.
+//! it (and the rest of its batch) succeeded. A failing event is retried with backoff and never skipped, so order per key holds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,14 +51,19 @@ pub async fn run(
                 continue;
             }
         };
-        for delivery in batch {
-            if !handle_until_done(group, handler.as_ref(), &delivery, &shutdown).await {
-                return;
+        let mut handled = None;
+        for delivery in &batch {
+            if !handle_until_done(group, handler.as_ref(), delivery, &shutdown).await {
+                break;
             }
-            if let Err(e) = subscription.commit(&delivery).await {
-                // Not fatal: the event is redelivered and the inbox absorbs it.
-                tracing::warn!(group, error = %format!("{e:#}"), "offset commit failed");
-            }
+            handled = Some(delivery);
+        }
+        // One commit per batch: after a crash at most one batch is delivered again, and the
+        // inbox makes that harmless.
+        if let Some(last) = handled
+            && let Err(e) = subscription.commit(last).await
+        {
+            tracing::warn!(group, error = %format!("{e:#}"), "offset commit failed");
         }
     }
 }
