@@ -3,7 +3,7 @@
 use serde_json::json;
 use skycamp::app::{self, Service};
 
-use crate::support::{self, TestApp, eventually};
+use crate::support::{self, TestApp};
 
 const PHONE: &str = "01097770770";
 
@@ -116,20 +116,7 @@ async fn with_payment_down_booking_fails_fast_with_503_and_charges_nothing() {
     let running = app::start(&s, &[Service::Gateway, Service::Reservation, Service::Flight]).await.unwrap();
     let gw = running.url(Service::Gateway);
     let http = reqwest::Client::new();
-    let flight: serde_json::Value = http
-        .post(format!("{gw}/flights"))
-        .json(&json!({ "flightName": "OZ1", "destination": "jeju", "price": 50_000, "seat": 5 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let fid = flight["id"].as_i64().unwrap();
-    eventually("flight visible", || async {
-        http.get(format!("{gw}/flightStatuses/{fid}")).send().await.unwrap().status() == 200
-    })
-    .await;
+    let fid = support::register_flight(&http, &gw, "OZ1", 50_000, 5).await;
     let r = http
         .post(format!("{gw}/reservations"))
         .json(&json!({ "flightId": fid, "count": 1, "phone": PHONE }))

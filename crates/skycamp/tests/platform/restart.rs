@@ -8,7 +8,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::support::eventually;
+use crate::support::{self, eventually};
 
 struct Ports {
     gateway: u16,
@@ -63,20 +63,7 @@ async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
 
     let mut child = start(dir.path(), &ports);
     ready(&http, &gw).await;
-    let flight: Value = http
-        .post(format!("{gw}/flights"))
-        .json(&json!({ "flightName": "CRASH1", "destination": "busan", "price": PRICE, "seat": SEATS }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let fid = flight["id"].as_i64().unwrap();
-    eventually("flight visible", || async {
-        http.get(format!("{gw}/flightStatuses/{fid}")).send().await.unwrap().status() == 200
-    })
-    .await;
+    let fid = support::register_flight(&http, &gw, "CRASH1", PRICE, SEATS).await;
 
     // A storm of 60 bookings; the process is killed while they are in flight.
     let storm = join_all((0..60).map(|i| {

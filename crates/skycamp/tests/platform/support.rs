@@ -58,14 +58,9 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// Registers a flight through the gateway; returns its id.
+    /// Registers a flight through the gateway; returns its id once `flightStatuses` shows it.
     pub async fn register_flight(&self, name: &str, price: i64, seat: i64) -> i64 {
-        let body = json!({ "flightName": name, "destination": "korea", "price": price, "seat": seat });
-        let (status, flight) = self.post("/flights", &body).await;
-        assert_eq!(status, 201, "{flight}");
-        let id = flight["id"].as_i64().unwrap();
-        self.eventually("flight in flightStatuses", || async move { self.flight_status(id).await.is_some() }).await;
-        id
+        register_flight(&self.http, &self.gateway, name, price, seat).await
     }
 
     /// `POST /reservations` in the seed's booking form.
@@ -124,6 +119,17 @@ impl TestApp {
             r.shutdown().await;
         }
     }
+}
+
+/// Registers a flight through the gateway at `gw`; returns its id once `flightStatuses` shows it.
+pub async fn register_flight(http: &reqwest::Client, gw: &str, name: &str, price: i64, seat: i64) -> i64 {
+    let body = json!({ "flightName": name, "destination": "korea", "price": price, "seat": seat });
+    let r = http.post(format!("{gw}/flights")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let visible = || async move { http.get(format!("{gw}/flightStatuses/{id}")).send().await.unwrap().status() == 200 };
+    eventually("flight in flightStatuses", visible).await;
+    id
 }
 
 /// Polls `check` until it is true; fails the test after 30 s.
