@@ -24,6 +24,20 @@ fn snapshot() -> flight::FlightSnapshot {
     }
 }
 
+fn site() -> campsite::CampsiteSnapshot {
+    campsite::CampsiteSnapshot {
+        campsite_id: 1,
+        name: "Pine".into(),
+        location: "Gapyeong".into(),
+        description: "by the river".into(),
+        price_per_night: 1,
+        capacity: 4,
+        amenities: vec!["wifi".into()],
+        deleted: false,
+        version: 1,
+    }
+}
+
 /// One full example of every payload (optional fields present).
 fn examples() -> Vec<(&'static str, Value)> {
     let why = Some("why".to_owned());
@@ -48,7 +62,53 @@ fn examples() -> Vec<(&'static str, Value)> {
                 phone: "010".into(),
                 amount: 1,
                 item: reservation::Booked::Flight { flight_id: 1, count: 1 },
+                email: Some("a@b.kr".into()),
                 reason: why.clone(),
+            })
+            .unwrap(),
+        ),
+        ("CampsiteChanged", serde_json::to_value(campsite::CampsiteChanged { campsite: site() }).unwrap()),
+        ("CampsiteSnapshot", serde_json::to_value(site()).unwrap()),
+        (
+            "NightsDecided",
+            serde_json::to_value(campsite::NightsDecided {
+                reservation_id: 1,
+                campsite_id: 1,
+                nights: vec!["2026-12-01".into()],
+                reason: why.clone(),
+            })
+            .unwrap(),
+        ),
+        (
+            "MileageEvent",
+            serde_json::to_value(mileage::MileageEvent {
+                entry_id: 1,
+                customer: "010".into(),
+                points: 1,
+                balance: 1,
+                reservation_id: Some(1),
+                cause: "PaymentApproved".into(),
+            })
+            .unwrap(),
+        ),
+        (
+            "NotificationEvent",
+            serde_json::to_value(notification::NotificationEvent {
+                message_id: 1,
+                reservation_id: 1,
+                phone: "010".into(),
+                topic: "confirmed".into(),
+            })
+            .unwrap(),
+        ),
+        (
+            "ReviewEvent",
+            serde_json::to_value(review::ReviewEvent {
+                review_id: 1,
+                reservation_id: 1,
+                campsite_id: 1,
+                phone: "010".into(),
+                rating: 5,
             })
             .unwrap(),
         ),
@@ -66,13 +126,20 @@ fn examples() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Top-level keys of a payload, plus the keys of a tagged `item` (its variants' fields).
+/// Top-level keys of a payload, plus the keys of a tagged `item` (every variant's fields).
 fn fields(v: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (k, inner) in v.as_object().unwrap() {
         out.insert(k.clone());
         if k == "item" {
             out.extend(inner.as_object().unwrap().keys().cloned());
+            let stay = reservation::Booked::Campsite {
+                campsite_id: 1,
+                check_in: String::new(),
+                check_out: String::new(),
+                guests: 1,
+            };
+            out.extend(serde_json::to_value(stay).unwrap().as_object().unwrap().keys().cloned());
         }
     }
     out

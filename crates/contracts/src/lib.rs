@@ -4,25 +4,41 @@
 //! wire. Adding an optional field is compatible; renaming or removing one is not.
 //!
 //! - [`topics`]: one topic per producing context.
+//! - [`customer`]: the customer key (phone), normalised the same way by every service.
 //! - [`flight`]: events the flight service publishes.
 //! - [`reservation`]: events the reservation service publishes.
 //! - [`payment`]: events the payment service publishes.
+//! - [`campsite`], [`mileage`], [`notification`], [`review`]: the camping side's events.
 #![forbid(unsafe_code)]
 
+pub mod campsite;
+pub mod customer;
 pub mod flight;
+pub mod mileage;
+pub mod notification;
 pub mod payment;
 pub mod reservation;
+pub mod review;
 
 /// Topic names; one per producing context.
 pub mod topics {
     pub const FLIGHT: &str = "flight";
     pub const RESERVATION: &str = "reservation";
     pub const PAYMENT: &str = "payment";
+    pub const CAMPSITE: &str = "campsite";
+    pub const MILEAGE: &str = "mileage";
+    pub const NOTIFICATION: &str = "notification";
+    pub const REVIEW: &str = "review";
 }
 
 /// The aggregate subject (and partition key) of a reservation's events.
 pub fn reservation_subject(reservation_id: i64) -> String {
     format!("reservation/{reservation_id}")
+}
+
+/// The aggregate subject of a campsite's events.
+pub fn campsite_subject(campsite_id: i64) -> String {
+    format!("campsite/{campsite_id}")
 }
 
 /// The aggregate subject of a flight's events.
@@ -44,6 +60,16 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     (topics::RESERVATION, reservation::RESERVATION_CANCELLED, "ReservationEvent"),
     (topics::PAYMENT, payment::PAYMENT_APPROVED, "PaymentEvent"),
     (topics::PAYMENT, payment::PAYMENT_CANCELLED, "PaymentEvent"),
+    (topics::CAMPSITE, campsite::CAMPSITE_REGISTERED, "CampsiteChanged"),
+    (topics::CAMPSITE, campsite::CAMPSITE_UPDATED, "CampsiteChanged"),
+    (topics::CAMPSITE, campsite::CAMPSITE_DELETED, "CampsiteChanged"),
+    (topics::CAMPSITE, campsite::NIGHTS_RESERVED, "NightsDecided"),
+    (topics::CAMPSITE, campsite::NIGHTS_REJECTED, "NightsDecided"),
+    (topics::CAMPSITE, campsite::NIGHTS_RELEASED, "NightsDecided"),
+    (topics::MILEAGE, mileage::MILEAGE_ACCRUED, "MileageEvent"),
+    (topics::MILEAGE, mileage::MILEAGE_DEDUCTED, "MileageEvent"),
+    (topics::NOTIFICATION, notification::NOTIFICATION_SENT, "NotificationEvent"),
+    (topics::REVIEW, review::REVIEW_WRITTEN, "ReviewEvent"),
 ];
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ pub const RESERVATION_CANCELLED: &str = "ReservationCancelled";
 pub enum Booked {
     /// `count` seats on a flight.
     Flight { flight_id: i64, count: i64 },
+    /// A campsite from the night of `checkIn` to the morning of `checkOut` (ISO dates).
+    Campsite { campsite_id: i64, check_in: String, check_out: String, guests: i64 },
 }
 
 /// Every reservation event carries the whole reservation, so consumers need no look-ups.
@@ -24,7 +26,47 @@ pub struct ReservationEvent {
     /// The amount charged, in KRW.
     pub amount: i64,
     pub item: Booked,
+    /// Where messages may also go, if the customer gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Why the reservation was rejected or cancelled (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The nights of a stay: every date from `check_in` up to the day before `check_out`.
+/// None when a date is not an ISO date (`YYYY-MM-DD`) or `check_out` is not after `check_in`.
+pub fn nights(check_in: &str, check_out: &str) -> Option<Vec<time::Date>> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let from = time::Date::parse(check_in.trim(), &format).ok()?;
+    let to = time::Date::parse(check_out.trim(), &format).ok()?;
+    if to <= from {
+        return None;
+    }
+    let mut nights = Vec::new();
+    let mut night = from;
+    while night < to {
+        nights.push(night);
+        night = night.next_day()?;
+    }
+    Some(nights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stay_has_one_night_per_date_before_check_out() {
+        let n = nights("2026-12-30", "2027-01-02").unwrap();
+        assert_eq!(n.iter().map(ToString::to_string).collect::<Vec<_>>(), ["2026-12-30", "2026-12-31", "2027-01-01"]);
+    }
+
+    #[test]
+    fn check_out_must_follow_check_in_and_dates_must_be_iso() {
+        assert_eq!(nights("2026-12-30", "2026-12-30"), None);
+        assert_eq!(nights("2026-12-30", "2026-12-29"), None);
+        assert_eq!(nights("30/12/2026", "2027-01-02"), None);
+        assert_eq!(nights("2026-02-30", "2026-03-02"), None);
+    }
 }

@@ -26,7 +26,7 @@ impl Handler for ReservationEvents {
             return Ok(());
         }
         let r: ReservationEvent = event.payload()?;
-        let Booked::Flight { flight_id, count } = r.item;
+        let Booked::Flight { flight_id, count } = r.item else { return Ok(()) };
         if is_placed {
             let outcome = self.store.hold_seats(&event.id, r.reservation_id, flight_id, count).await?;
             if let HoldOutcome::Decided(decision) = outcome {

@@ -6,7 +6,7 @@ use skycamp_contracts::flight::{self as ev, FlightChanged, FlightSnapshot, Seats
 use skycamp_contracts::{flight_subject, reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx};
 use skycamp_platform::outbox::{self, Waker};
-use skycamp_platform::{Envelope, inbox, time};
+use skycamp_platform::{inbox, time};
 use sqlx::AssertSqlSafe;
 
 use crate::domain::{ChangeError, Flight, FlightChange, HoldDecision, NewFlight, decide_hold};
@@ -305,13 +305,10 @@ impl FlightStore {
         subject: String,
         data: &T,
     ) -> anyhow::Result<()> {
-        let envelope = Envelope::new(topics::FLIGHT, kind, subject, serde_json::to_value(data)?);
-        outbox::enqueue(tx, topics::FLIGHT, &envelope).await
+        outbox::emit(tx, topics::FLIGHT, kind, subject, data).await
     }
 
     async fn commit(&self, tx: Tx) -> anyhow::Result<()> {
-        tx.commit().await?;
-        self.waker.wake();
-        Ok(())
+        self.waker.commit(tx).await
     }
 }

@@ -7,6 +7,11 @@
 //! | `/flights` | flight |
 //! | `/reservations`, `/flightStatuses` | reservation |
 //! | `/payments`, `/pays` (the seed's name, rewritten to `/payments`) | payment |
+//! | `/campsites` | campsite |
+//! | `/campsiteStatuses` | reservation |
+//! | `/mileages` | mileage |
+//! | `/messages` | notification |
+//! | `/reviews` | review |
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -25,6 +30,10 @@ pub struct Upstreams {
     pub flight: String,
     pub reservation: String,
     pub payment: String,
+    pub campsite: String,
+    pub mileage: String,
+    pub notification: String,
+    pub review: String,
 }
 
 /// Settings of the gateway.
@@ -52,7 +61,11 @@ fn route<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> 
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
         "flights" => Some((&upstreams.flight, path.to_owned())),
-        "reservations" | "flightStatuses" => Some((&upstreams.reservation, path.to_owned())),
+        "reservations" | "flightStatuses" | "campsiteStatuses" => Some((&upstreams.reservation, path.to_owned())),
+        "campsites" => Some((&upstreams.campsite, path.to_owned())),
+        "mileages" => Some((&upstreams.mileage, path.to_owned())),
+        "messages" => Some((&upstreams.notification, path.to_owned())),
+        "reviews" => Some((&upstreams.review, path.to_owned())),
         "payments" => Some((&upstreams.payment, path.to_owned())),
         "pays" => Some((&upstreams.payment, path.replacen("/pays", "/payments", 1))),
         _ => None,
@@ -119,7 +132,15 @@ mod tests {
     use super::*;
 
     fn upstreams() -> Upstreams {
-        Upstreams { flight: "F".into(), reservation: "R".into(), payment: "P".into() }
+        Upstreams {
+            flight: "F".into(),
+            reservation: "R".into(),
+            payment: "P".into(),
+            campsite: "C".into(),
+            mileage: "M".into(),
+            notification: "N".into(),
+            review: "V".into(),
+        }
     }
 
     #[test]
@@ -129,6 +150,11 @@ mod tests {
         assert_eq!(route(&u, "/flightStatuses"), Some(("R", "/flightStatuses".into())));
         assert_eq!(route(&u, "/reservations/3/cancel"), Some(("R", "/reservations/3/cancel".into())));
         assert_eq!(route(&u, "/payments"), Some(("P", "/payments".into())));
+        assert_eq!(route(&u, "/campsites/2"), Some(("C", "/campsites/2".into())));
+        assert_eq!(route(&u, "/campsiteStatuses"), Some(("R", "/campsiteStatuses".into())));
+        assert_eq!(route(&u, "/mileages/01012345678"), Some(("M", "/mileages/01012345678".into())));
+        assert_eq!(route(&u, "/messages"), Some(("N", "/messages".into())));
+        assert_eq!(route(&u, "/reviews"), Some(("V", "/reviews".into())));
     }
 
     #[test]

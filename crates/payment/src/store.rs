@@ -5,7 +5,7 @@ use skycamp_contracts::payment::{self as ev, Payment, PaymentEvent};
 use skycamp_contracts::{reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx, is_unique_violation};
 use skycamp_platform::outbox::{self, Waker};
-use skycamp_platform::{Envelope, inbox, time};
+use skycamp_platform::{inbox, time};
 
 use crate::domain::{Charge, PaymentStatus, RefundError, decide, refund_from};
 
@@ -227,14 +227,10 @@ impl PaymentStore {
             amount: p.amount,
             reason: reason.map(str::to_owned),
         };
-        let envelope =
-            Envelope::new(topics::PAYMENT, kind, reservation_subject(p.reservation_id), serde_json::to_value(data)?);
-        outbox::enqueue(tx, topics::PAYMENT, &envelope).await
+        outbox::emit(tx, topics::PAYMENT, kind, reservation_subject(p.reservation_id), &data).await
     }
 
     async fn commit(&self, tx: Tx) -> anyhow::Result<()> {
-        tx.commit().await?;
-        self.waker.wake();
-        Ok(())
+        self.waker.commit(tx).await
     }
 }

@@ -1,5 +1,6 @@
 //! What every Skycamp service needs, and nothing about flights or campsites.
 //!
+//! - [`clock`]: "now" and "today", adjustable in tests.
 //! - [`db`]: one SQL code path over SQLite and PostgreSQL (sqlx `Any`), migrations, write transactions.
 //! - [`events`]: the CloudEvents envelope and the small [`events::Transport`] trait.
 //! - [`eventlog`]: the embedded durable event log (a SQLite file several processes can share).
@@ -10,6 +11,7 @@
 //! - [`telemetry`]: JSON logs.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod consumer;
 pub mod db;
 pub mod eventlog;

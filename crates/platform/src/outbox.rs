@@ -31,6 +31,18 @@ pub async fn enqueue(tx: &mut Tx, topic: &str, envelope: &Envelope) -> anyhow::R
     Ok(())
 }
 
+/// Builds an event about `subject` with payload `data` and writes it to the outbox inside `tx`.
+pub async fn emit<T: serde::Serialize>(
+    tx: &mut Tx,
+    topic: &str,
+    kind: &str,
+    subject: String,
+    data: &T,
+) -> anyhow::Result<()> {
+    let envelope = Envelope::new(topic, kind, subject, serde_json::to_value(data)?);
+    enqueue(tx, topic, &envelope).await
+}
+
 /// Wakes a relay after a commit so events go out without waiting for the next poll.
 #[derive(Clone, Default, Debug)]
 pub struct Waker(Arc<Notify>);
@@ -39,6 +51,13 @@ impl Waker {
     /// Tells the relay there is something to publish.
     pub fn wake(&self) {
         self.0.notify_one();
+    }
+
+    /// Commits `tx`, then wakes the relay.
+    pub async fn commit(&self, tx: Tx) -> anyhow::Result<()> {
+        tx.commit().await?;
+        self.wake();
+        Ok(())
     }
 }
 

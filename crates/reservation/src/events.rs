@@ -1,16 +1,21 @@
-//! The reservation service's consumers: the saga (flight and payment answers) and the
-//! `flightStatuses` read model (flight snapshots).
+//! The reservation service's consumers: the saga (inventory answers, refunds, and the mileage and
+//! message steps for the timeline) and the read models (flight and campsite snapshots, booked
+//! nights, ratings).
 
 use async_trait::async_trait;
+use skycamp_contracts::campsite::{self as cev, CampsiteChanged, NightsDecided};
 use skycamp_contracts::flight::{self as fev, FlightChanged, SeatsDecided};
+use skycamp_contracts::mileage::{self as mev, MileageEvent};
+use skycamp_contracts::notification::{self as nev, NotificationEvent};
 use skycamp_contracts::payment::{self as pev, PaymentEvent};
+use skycamp_contracts::review::{self as rev, ReviewEvent};
 use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
-use crate::domain::{SagaInput, Status};
-use crate::store::{Applied, ReservationStore};
+use crate::domain::SagaInput;
+use crate::store::ReservationStore;
 
-/// Consumer group `reservation-saga`: moves reservations on seat decisions and refunds.
+/// Consumer group `reservation-saga`.
 pub struct SagaEvents {
     store: ReservationStore,
 }
@@ -23,26 +28,67 @@ impl SagaEvents {
 
 const SAGA: &str = "reservation-saga";
 
+/// A saga input, or a timeline note (reservation, step, detail).
+enum Effect {
+    Input(i64, SagaInput),
+    Note(i64, String, Option<String>),
+}
+
+fn effect_of(event: &Envelope) -> anyhow::Result<Option<Effect>> {
+    let seats = || event.payload::<SeatsDecided>();
+    let nights = || event.payload::<NightsDecided>();
+    let why = |r: Option<String>, default: &str| r.unwrap_or_else(|| default.to_owned());
+    Ok(Some(match event.kind.as_str() {
+        fev::SEATS_RESERVED => Effect::Input(seats()?.reservation_id, SagaInput::SeatsReserved),
+        fev::SEATS_REJECTED => {
+            let d = seats()?;
+            Effect::Input(d.reservation_id, SagaInput::SeatsRejected { reason: why(d.reason, "seats rejected") })
+        }
+        fev::SEATS_RELEASED => Effect::Note(seats()?.reservation_id, "seats released".into(), None),
+        cev::NIGHTS_RESERVED => Effect::Input(nights()?.reservation_id, SagaInput::NightsReserved),
+        cev::NIGHTS_REJECTED => {
+            let d = nights()?;
+            Effect::Input(d.reservation_id, SagaInput::NightsRejected { reason: why(d.reason, "nights rejected") })
+        }
+        cev::NIGHTS_RELEASED => {
+            let d = nights()?;
+            Effect::Note(d.reservation_id, "nights released".into(), Some(d.nights.join(", ")))
+        }
+        mev::MILEAGE_ACCRUED | mev::MILEAGE_DEDUCTED => {
+            let m: MileageEvent = event.payload()?;
+            let Some(id) = m.reservation_id else { return Ok(None) };
+            let step = if m.points > 0 { "mileage accrued" } else { "mileage deducted" };
+            Effect::Note(
+                id,
+                step.into(),
+                Some(format!("{:+} points for {} (balance {})", m.points, m.cause, m.balance)),
+            )
+        }
+        nev::NOTIFICATION_SENT => {
+            let n: NotificationEvent = event.payload()?;
+            Effect::Note(n.reservation_id, "message sent".into(), Some(n.topic))
+        }
+        _ => return Ok(None),
+    }))
+}
+
 #[async_trait]
 impl Handler for SagaEvents {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        let (reservation_id, input) = match event.kind.as_str() {
-            fev::SEATS_RESERVED => (event.payload::<SeatsDecided>()?.reservation_id, SagaInput::SeatsReserved),
-            fev::SEATS_REJECTED => {
-                let d: SeatsDecided = event.payload()?;
-                let reason = d.reason.unwrap_or_else(|| "seats rejected".into());
-                (d.reservation_id, SagaInput::SeatsRejected { reason })
+        if event.kind == pev::PAYMENT_CANCELLED {
+            return self.payment_cancelled(event).await;
+        }
+        match effect_of(event)? {
+            Some(Effect::Input(id, input)) => {
+                let applied = self.store.apply(id, &input, Some((SAGA, &event.id))).await?;
+                tracing::info!(reservation_id = id, step = input.step(), ?applied, "saga step");
+                Ok(())
             }
-            fev::SEATS_RELEASED => {
-                let d: SeatsDecided = event.payload()?;
-                return self.store.note(d.reservation_id, "seats released", None, (SAGA, &event.id)).await;
+            Some(Effect::Note(id, step, detail)) => {
+                self.store.note(id, &step, detail.as_deref(), (SAGA, &event.id)).await
             }
-            pev::PAYMENT_CANCELLED => return self.payment_cancelled(event).await,
-            _ => return Ok(()),
-        };
-        let applied = self.store.apply(reservation_id, &input, Some((SAGA, &event.id))).await?;
-        log_applied(reservation_id, &input, &applied);
-        Ok(())
+            None => Ok(()),
+        }
     }
 }
 
@@ -56,46 +102,48 @@ impl SagaEvents {
             let detail = format!("{} KRW returned (payment {})", p.amount, p.payment_id);
             return self.store.note(p.reservation_id, "payment refunded", Some(&detail), (SAGA, &event.id)).await;
         }
-        let reason = p.reason.unwrap_or_else(|| "payment refunded".into());
-        let input = SagaInput::PaymentRefunded { reason };
+        let input = SagaInput::PaymentRefunded { reason: p.reason.unwrap_or_else(|| "payment refunded".into()) };
         let applied = self.store.apply(p.reservation_id, &input, Some((SAGA, &event.id))).await?;
-        log_applied(p.reservation_id, &input, &applied);
+        tracing::info!(reservation_id = p.reservation_id, step = input.step(), ?applied, "saga step");
         Ok(())
     }
 }
 
-fn log_applied(reservation_id: i64, input: &SagaInput, applied: &Applied) {
-    let status = match applied {
-        Applied::Moved(r) | Applied::Ignored(r) => r.status,
-        Applied::Duplicate | Applied::Missing => Status::PendingPayment,
-    };
-    tracing::info!(reservation_id, step = input.step(), outcome = ?std::mem::discriminant(applied), status = status.as_str(), "saga step");
-}
-
-/// Consumer group `reservation-view`: keeps `flightStatuses` current from flight snapshots.
-pub struct FlightView {
+/// Consumer group `reservation-view`: keeps `flightStatuses` and `campsiteStatuses` current.
+pub struct CatalogueView {
     store: ReservationStore,
 }
 
-impl FlightView {
+impl CatalogueView {
     pub fn new(store: ReservationStore) -> Self {
         Self { store }
     }
 }
 
 #[async_trait]
-impl Handler for FlightView {
+impl Handler for CatalogueView {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        let snapshot = match event.kind.as_str() {
+        let id = &event.id;
+        match event.kind.as_str() {
             fev::FLIGHT_REGISTERED | fev::FLIGHT_UPDATED | fev::FLIGHT_DELETED => {
-                Some(event.payload::<FlightChanged>()?.flight)
+                self.store.upsert_flight(id, &event.payload::<FlightChanged>()?.flight).await
             }
-            fev::SEATS_RESERVED | fev::SEATS_REJECTED | fev::SEATS_RELEASED => event.payload::<SeatsDecided>()?.flight,
-            _ => None,
-        };
-        match snapshot {
-            Some(s) => self.store.upsert_flight(&event.id, &s).await,
-            None => Ok(()),
+            fev::SEATS_RESERVED | fev::SEATS_REJECTED | fev::SEATS_RELEASED => {
+                match event.payload::<SeatsDecided>()?.flight {
+                    Some(f) => self.store.upsert_flight(id, &f).await,
+                    None => Ok(()),
+                }
+            }
+            cev::CAMPSITE_REGISTERED | cev::CAMPSITE_UPDATED | cev::CAMPSITE_DELETED => {
+                self.store.upsert_campsite(id, &event.payload::<CampsiteChanged>()?.campsite).await
+            }
+            cev::NIGHTS_RESERVED => self.store.mark_nights(id, &event.payload()?, true).await,
+            cev::NIGHTS_RELEASED => self.store.mark_nights(id, &event.payload()?, false).await,
+            rev::REVIEW_WRITTEN => {
+                let r: ReviewEvent = event.payload()?;
+                self.store.add_rating(id, r.campsite_id, r.rating).await
+            }
+            _ => Ok(()),
         }
     }
 }

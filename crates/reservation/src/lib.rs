@@ -1,10 +1,11 @@
 //! The reservation service: customers book and cancel; the booking saga is coordinated here.
-//! Also owns the customer-facing read model `flightStatuses`, built only from flight events.
+//! Also owns the customer-facing read models `flightStatuses` and `campsiteStatuses`, built only
+//! from events.
 //!
-//! - [`domain`]: values (phone, seat count), catalogue checks, the saga state machine.
-//! - [`store`]: the SQL adapter (reservations, saga steps, read model).
+//! - [`domain`]: values (phone, seat count, stay dates), catalogue checks, the saga state machine.
+//! - [`store`]: the SQL adapter (reservations, saga steps, read models).
 //! - [`payment_client`]: the synchronous payment call, with its timeout.
-//! - [`events`]: consumers for seat decisions, refunds and flight snapshots.
+//! - [`events`]: consumers for inventory decisions, refunds, timeline notes and the read models.
 //! - [`reconcile`]: settles reservations stuck in `PENDING_PAYMENT` after a crash.
 //! - [`http`]: `/reservations`, `/flightStatuses`.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skycamp_contracts::topics;
+use skycamp_platform::clock::Clock;
 use skycamp_platform::service::Context;
 
 /// Settings of the reservation service.
@@ -32,6 +34,9 @@ pub struct Config {
     /// Age after which a `PENDING_PAYMENT` reservation is reconciled (`SKYCAMP_PENDING_TIMEOUT_MS`);
     /// never less than twice the payment timeout, so a call still in flight is not raced.
     pub pending_timeout: Duration,
+    /// Longest stay a campsite booking may have (`SKYCAMP_MAX_NIGHTS`).
+    pub max_nights: i64,
+    pub clock: Clock,
 }
 
 /// Migrates the database, starts the relay, consumers and reconciler, and returns the HTTP routes.
@@ -40,14 +45,12 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     let waker = ctx.spawn_relay();
     let store = store::ReservationStore::new(ctx.db.clone(), waker);
     let payments = payment_client::PaymentClient::new(&config.payment_url, config.payment_timeout)?;
-    ctx.spawn_consumer(
-        "reservation-saga",
-        &[topics::FLIGHT, topics::PAYMENT],
-        Arc::new(events::SagaEvents::new(store.clone())),
-    );
-    ctx.spawn_consumer("reservation-view", &[topics::FLIGHT], Arc::new(events::FlightView::new(store.clone())));
+    let saga_topics = &[topics::FLIGHT, topics::CAMPSITE, topics::PAYMENT, topics::MILEAGE, topics::NOTIFICATION];
+    ctx.spawn_consumer("reservation-saga", saga_topics, Arc::new(events::SagaEvents::new(store.clone())));
+    let view_topics = &[topics::FLIGHT, topics::CAMPSITE, topics::REVIEW];
+    ctx.spawn_consumer("reservation-view", view_topics, Arc::new(events::CatalogueView::new(store.clone())));
     let stale_after = config.pending_timeout.max(config.payment_timeout * 2);
     let every = (stale_after / 2).max(Duration::from_millis(200));
     ctx.tasks.spawn(reconcile::run(store.clone(), payments.clone(), stale_after, every, ctx.shutdown.clone()));
-    Ok(http::router(http::AppState { store, payments }))
+    Ok(http::router(http::AppState { store, payments, clock: config.clock, max_nights: config.max_nights }))
 }

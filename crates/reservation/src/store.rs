@@ -2,24 +2,30 @@
 //! `flightStatuses` read model. A saga transition, its timeline step, its outgoing event and (for
 //! consumed events) the inbox entry are written in one transaction.
 
+use skycamp_contracts::campsite::{CampsiteSnapshot, NightsDecided};
 use skycamp_contracts::flight::FlightSnapshot;
 use skycamp_contracts::reservation::{self as ev, Booked, ReservationEvent};
 use skycamp_contracts::{reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx};
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{Envelope, inbox, time};
-use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::domain::{Outgoing, SagaInput, Status, Transition, decide};
+
+/// The inbox name of the read-model consumer.
+const VIEW: &str = "reservation-view";
 
 /// Schema of the reservation database.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "reservations",
-        sql: "CREATE TABLE reservations (id {id}, kind TEXT NOT NULL, flight_id BIGINT NOT NULL,
-                seat_count BIGINT NOT NULL, unit_price BIGINT NOT NULL, amount BIGINT NOT NULL,
-                phone TEXT NOT NULL, status TEXT NOT NULL, payment_id BIGINT, reason TEXT,
+        sql: "CREATE TABLE reservations (id {id}, kind TEXT NOT NULL, flight_id BIGINT, seat_count BIGINT,
+                campsite_id BIGINT, check_in TEXT, check_out TEXT, guests BIGINT,
+                unit_price BIGINT NOT NULL, amount BIGINT NOT NULL, phone TEXT NOT NULL, email TEXT, customer_name TEXT,
+                status TEXT NOT NULL, payment_id BIGINT, reason TEXT,
                 created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_ms BIGINT NOT NULL);
               CREATE INDEX reservations_phone ON reservations (phone, id);
               CREATE INDEX reservations_status ON reservations (status, created_ms);
@@ -28,7 +34,14 @@ pub const MIGRATIONS: &[Migration] = &[
               CREATE INDEX reservation_steps_reservation ON reservation_steps (reservation_id, id);
               CREATE TABLE flight_statuses (flight_id BIGINT PRIMARY KEY, flight_name TEXT NOT NULL,
                 destination TEXT NOT NULL, price BIGINT NOT NULL, seat BIGINT NOT NULL,
-                seats_left BIGINT NOT NULL, deleted BIGINT NOT NULL, version BIGINT NOT NULL)",
+                seats_left BIGINT NOT NULL, deleted BIGINT NOT NULL, version BIGINT NOT NULL);
+              CREATE TABLE campsite_statuses (campsite_id BIGINT PRIMARY KEY, name TEXT NOT NULL, location TEXT NOT NULL,
+                description TEXT NOT NULL, price_per_night BIGINT NOT NULL, capacity BIGINT NOT NULL,
+                amenities TEXT NOT NULL, deleted BIGINT NOT NULL, version BIGINT NOT NULL);
+              CREATE TABLE campsite_booked_nights (campsite_id BIGINT NOT NULL, night TEXT NOT NULL,
+                reservation_id BIGINT NOT NULL, PRIMARY KEY (campsite_id, night));
+              CREATE INDEX campsite_booked_nights_reservation ON campsite_booked_nights (reservation_id);
+              CREATE TABLE campsite_ratings (campsite_id BIGINT PRIMARY KEY, reviews BIGINT NOT NULL, rating_sum BIGINT NOT NULL)",
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
@@ -38,12 +51,14 @@ pub const MIGRATIONS: &[Migration] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub id: i64,
-    pub kind: String,
-    pub flight_id: i64,
-    pub count: i64,
+    /// What is booked: seats on a flight, or a stay at a campsite.
+    pub item: Booked,
+    /// Price per seat or per night.
     pub unit_price: i64,
     pub amount: i64,
     pub phone: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
     pub status: Status,
     pub payment_id: Option<i64>,
     pub reason: Option<String>,
@@ -54,10 +69,13 @@ pub struct Reservation {
 /// A validated booking, priced from the catalogue.
 #[derive(Debug, Clone)]
 pub struct NewReservation {
-    pub flight_id: i64,
-    pub count: i64,
+    pub item: Booked,
     pub unit_price: i64,
+    /// Units charged: seats, or nights.
+    pub units: i64,
     pub phone: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
 }
 
 /// One step of a reservation's saga.
@@ -83,27 +101,40 @@ pub enum Applied {
     Moved(Reservation),
 }
 
-const SELECT: &str = "SELECT id, kind, flight_id, seat_count, unit_price, amount, phone, status, payment_id, reason, created_at, updated_at FROM reservations";
+const SELECT: &str =
+    "SELECT id, kind, flight_id, seat_count, campsite_id, check_in, check_out, guests, unit_price, amount,
+    phone, email, customer_name, status, payment_id, reason, created_at, updated_at FROM reservations";
 type FlightRow = (i64, String, String, i64, i64, i64, i64, i64);
-type Row = (i64, String, i64, i64, i64, i64, String, String, Option<i64>, Option<String>, String, String);
 
-fn to_reservation(r: Row) -> anyhow::Result<Reservation> {
-    let (id, kind, flight_id, count, unit_price, amount, phone, status, payment_id, reason, created_at, updated_at) = r;
+fn to_reservation(row: AnyRow) -> anyhow::Result<Reservation> {
+    let id: i64 = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
     let status =
         Status::parse(&status).ok_or_else(|| anyhow::anyhow!("reservation {id} has unknown status {status}"))?;
+    let kind: String = row.try_get("kind")?;
+    let item = match kind.as_str() {
+        "flight" => Booked::Flight { flight_id: row.try_get("flight_id")?, count: row.try_get("seat_count")? },
+        "campsite" => Booked::Campsite {
+            campsite_id: row.try_get("campsite_id")?,
+            check_in: row.try_get("check_in")?,
+            check_out: row.try_get("check_out")?,
+            guests: row.try_get("guests")?,
+        },
+        other => anyhow::bail!("reservation {id} has unknown kind {other}"),
+    };
     Ok(Reservation {
         id,
-        kind,
-        flight_id,
-        count,
-        unit_price,
-        amount,
-        phone,
+        item,
+        unit_price: row.try_get("unit_price")?,
+        amount: row.try_get("amount")?,
+        phone: row.try_get("phone")?,
+        email: row.try_get("email")?,
+        name: row.try_get("customer_name")?,
         status,
-        payment_id,
-        reason,
-        created_at,
-        updated_at,
+        payment_id: row.try_get("payment_id")?,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -123,15 +154,35 @@ impl ReservationStore {
     pub async fn create_pending(&self, new: &NewReservation) -> anyhow::Result<Reservation> {
         let mut tx = self.db.begin().await?;
         let now = time::now_rfc3339();
+        let (kind, flight_id, count, campsite_id, check_in, check_out, guests) = match &new.item {
+            Booked::Flight { flight_id, count } => ("flight", Some(*flight_id), Some(*count), None, None, None, None),
+            Booked::Campsite { campsite_id, check_in, check_out, guests } => (
+                "campsite",
+                None,
+                None,
+                Some(*campsite_id),
+                Some(check_in.as_str()),
+                Some(check_out.as_str()),
+                Some(*guests),
+            ),
+        };
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO reservations (kind, flight_id, seat_count, unit_price, amount, phone, status, created_at, updated_at, created_ms)
-             VALUES ('flight', $1, $2, $3, $4, $5, 'PENDING_PAYMENT', $6, $6, $7) RETURNING id",
+            "INSERT INTO reservations (kind, flight_id, seat_count, campsite_id, check_in, check_out, guests, unit_price,
+               amount, phone, email, customer_name, status, created_at, updated_at, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING_PAYMENT', $13, $13, $14) RETURNING id",
         )
-        .bind(new.flight_id)
-        .bind(new.count)
+        .bind(kind)
+        .bind(flight_id)
+        .bind(count)
+        .bind(campsite_id)
+        .bind(check_in)
+        .bind(check_out)
+        .bind(guests)
         .bind(new.unit_price)
-        .bind(new.count * new.unit_price)
+        .bind(new.units * new.unit_price)
         .bind(&new.phone)
+        .bind(&new.email)
+        .bind(&new.name)
         .bind(&now)
         .bind(time::now_millis())
         .fetch_one(&mut *tx)
@@ -145,7 +196,7 @@ impl ReservationStore {
 
     /// One reservation.
     pub async fn get(&self, id: i64) -> anyhow::Result<Option<Reservation>> {
-        let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+        let row: Option<AnyRow> = sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?;
@@ -153,8 +204,8 @@ impl ReservationStore {
     }
 
     async fn get_in(tx: &mut Tx, id: i64) -> anyhow::Result<Option<Reservation>> {
-        let row: Option<Row> =
-            sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE id = $1"))).bind(id).fetch_optional(&mut **tx).await?;
+        let row: Option<AnyRow> =
+            sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE id = $1"))).bind(id).fetch_optional(&mut **tx).await?;
         row.map(to_reservation).transpose()
     }
 
@@ -167,7 +218,7 @@ impl ReservationStore {
     ) -> anyhow::Result<Vec<Reservation>> {
         let sql =
             format!("{SELECT} WHERE ($1 = '' OR phone = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3");
-        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(sql))
             .bind(phone.unwrap_or(""))
             .bind(status.map_or("", Status::as_str))
             .bind(limit)
@@ -178,7 +229,7 @@ impl ReservationStore {
 
     /// `PENDING_PAYMENT` reservations created before `created_before_ms`.
     pub async fn stale_pending(&self, created_before_ms: i64) -> anyhow::Result<Vec<Reservation>> {
-        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
+        let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
             "{SELECT} WHERE status = 'PENDING_PAYMENT' AND created_ms < $1 ORDER BY id LIMIT 100"
         )))
         .bind(created_before_ms)
@@ -255,7 +306,8 @@ impl ReservationStore {
             reservation_id: r.id,
             phone: r.phone.clone(),
             amount: r.amount,
-            item: Booked::Flight { flight_id: r.flight_id, count: r.count },
+            item: r.item.clone(),
+            email: r.email.clone(),
             reason: r.reason.clone(),
         };
         let envelope = Envelope::new(topics::RESERVATION, kind, reservation_subject(r.id), serde_json::to_value(data)?);
@@ -303,7 +355,7 @@ impl ReservationStore {
     /// Keeps the newest snapshot of a flight in the read model (older or repeated ones change nothing).
     pub async fn upsert_flight(&self, event_id: &str, f: &FlightSnapshot) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, "reservation-view", event_id).await? {
+        if !inbox::claim(&mut tx, VIEW, event_id).await? {
             return Ok(());
         }
         sqlx::query(
@@ -352,3 +404,154 @@ impl ReservationStore {
             .collect())
     }
 }
+
+/// One row of the campsite read model, before a date range is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampsiteRow {
+    pub campsite: CampsiteSnapshot,
+    pub reviews: i64,
+    pub rating_sum: i64,
+    /// Booked nights within the asked range (ISO dates).
+    pub booked: Vec<String>,
+}
+
+impl ReservationStore {
+    /// Keeps the newest snapshot of a campsite (older or repeated ones change nothing).
+    pub async fn upsert_campsite(&self, event_id: &str, c: &CampsiteSnapshot) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, VIEW, event_id).await? {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO campsite_statuses (campsite_id, name, location, description, price_per_night, capacity, amenities, deleted, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (campsite_id) DO UPDATE SET name = excluded.name, location = excluded.location,
+               description = excluded.description, price_per_night = excluded.price_per_night,
+               capacity = excluded.capacity, amenities = excluded.amenities, deleted = excluded.deleted,
+               version = excluded.version
+             WHERE campsite_statuses.version < excluded.version",
+        )
+        .bind(c.campsite_id)
+        .bind(&c.name)
+        .bind(&c.location)
+        .bind(&c.description)
+        .bind(c.price_per_night)
+        .bind(c.capacity)
+        .bind(serde_json::to_string(&c.amenities)?)
+        .bind(i64::from(c.deleted))
+        .bind(c.version)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a reservation's nights booked (`held`) or free again in the read model.
+    pub async fn mark_nights(&self, event_id: &str, d: &NightsDecided, held: bool) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, VIEW, event_id).await? {
+            return Ok(());
+        }
+        if held {
+            for night in &d.nights {
+                sqlx::query(
+                    "INSERT INTO campsite_booked_nights (campsite_id, night, reservation_id) VALUES ($1, $2, $3)
+                     ON CONFLICT (campsite_id, night) DO NOTHING",
+                )
+                .bind(d.campsite_id)
+                .bind(night)
+                .bind(d.reservation_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        } else {
+            sqlx::query("DELETE FROM campsite_booked_nights WHERE reservation_id = $1")
+                .bind(d.reservation_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds a review's rating to its campsite's average.
+    pub async fn add_rating(&self, event_id: &str, campsite_id: i64, rating: i64) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, VIEW, event_id).await? {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO campsite_ratings (campsite_id, reviews, rating_sum) VALUES ($1, 1, $2)
+             ON CONFLICT (campsite_id) DO UPDATE SET reviews = campsite_ratings.reviews + 1,
+               rating_sum = campsite_ratings.rating_sum + excluded.rating_sum",
+        )
+        .bind(campsite_id)
+        .bind(rating)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The campsite read model with booked nights in `[from, to)`: every campsite not withdrawn,
+    /// or one campsite (withdrawn ones too).
+    pub async fn campsite_statuses(
+        &self,
+        campsite_id: Option<i64>,
+        from: &str,
+        to: &str,
+    ) -> anyhow::Result<Vec<CampsiteRow>> {
+        let rows: Vec<CampsiteStatusRow> = sqlx::query_as(
+            "SELECT c.campsite_id, c.name, c.location, c.description, c.price_per_night, c.capacity, c.amenities,
+                    c.deleted, c.version, COALESCE(r.reviews, 0), COALESCE(r.rating_sum, 0)
+             FROM campsite_statuses c LEFT JOIN campsite_ratings r ON r.campsite_id = c.campsite_id
+             WHERE ($1 = 0 AND c.deleted = 0) OR c.campsite_id = $1 ORDER BY c.campsite_id",
+        )
+        .bind(campsite_id.unwrap_or(0))
+        .fetch_all(self.db.pool())
+        .await?;
+        let booked: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT campsite_id, night FROM campsite_booked_nights WHERE ($1 = 0 OR campsite_id = $1)
+               AND night >= $2 AND night < $3 ORDER BY campsite_id, night",
+        )
+        .bind(campsite_id.unwrap_or(0))
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    id,
+                    name,
+                    location,
+                    description,
+                    price_per_night,
+                    capacity,
+                    amenities,
+                    deleted,
+                    version,
+                    reviews,
+                    rating_sum,
+                )| {
+                    let campsite = CampsiteSnapshot {
+                        campsite_id: id,
+                        name,
+                        location,
+                        description,
+                        price_per_night,
+                        capacity,
+                        amenities: serde_json::from_str(&amenities).unwrap_or_default(),
+                        deleted: deleted != 0,
+                        version,
+                    };
+                    let booked = booked.iter().filter(|(c, _)| *c == id).map(|(_, n)| n.clone()).collect();
+                    CampsiteRow { campsite, reviews, rating_sum, booked }
+                },
+            )
+            .collect())
+    }
+}
+
+type CampsiteStatusRow = (i64, String, String, String, i64, i64, String, i64, i64, i64, i64);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use skycamp_platform::clock::Clock;
 use skycamp_platform::eventlog::EventLog;
 use skycamp_platform::http::{Health, finish, serve};
 use skycamp_platform::service::Context;
@@ -26,11 +27,24 @@ pub enum Service {
     Reservation,
     Flight,
     Payment,
+    Campsite,
+    Mileage,
+    Notification,
+    Review,
 }
 
 impl Service {
     /// Every service, in start-up order (upstreams first).
-    pub const ALL: [Service; 4] = [Service::Payment, Service::Flight, Service::Reservation, Service::Gateway];
+    pub const ALL: [Service; 8] = [
+        Service::Payment,
+        Service::Flight,
+        Service::Campsite,
+        Service::Mileage,
+        Service::Notification,
+        Service::Review,
+        Service::Reservation,
+        Service::Gateway,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +52,10 @@ impl Service {
             Self::Reservation => "reservation",
             Self::Flight => "flight",
             Self::Payment => "payment",
+            Self::Campsite => "campsite",
+            Self::Mileage => "mileage",
+            Self::Notification => "notification",
+            Self::Review => "review",
         }
     }
 
@@ -48,6 +66,10 @@ impl Service {
             Self::Reservation => 8081,
             Self::Flight => 8082,
             Self::Payment => 8083,
+            Self::Campsite => 8084,
+            Self::Mileage => 8085,
+            Self::Notification => 8086,
+            Self::Review => 8087,
         }
     }
 }
@@ -69,6 +91,11 @@ pub struct Settings {
     pub gateway_timeout: Duration,
     /// How long `/readyz` says "draining" before the listeners close.
     pub drain: Duration,
+    pub max_nights: i64,
+    pub mileage: skycamp_mileage::domain::Rules,
+    pub notification: skycamp_notification::Config,
+    /// The clock every service reads; tests move it forward.
+    pub clock: Clock,
 }
 
 impl Settings {
@@ -85,6 +112,10 @@ impl Settings {
             pending_timeout: Duration::from_secs(15),
             gateway_timeout: Duration::from_secs(10),
             drain: Duration::ZERO,
+            max_nights: 14,
+            mileage: skycamp_mileage::domain::Rules::default(),
+            notification: skycamp_notification::Config::default(),
+            clock: Clock::system(),
         }
     }
 
@@ -183,14 +214,24 @@ async fn build(
                 payment_url: url(Service::Payment),
                 payment_timeout: settings.payment_timeout,
                 pending_timeout: settings.pending_timeout,
+                max_nights: settings.max_nights,
+                clock: settings.clock.clone(),
             };
             skycamp_reservation::start(ctx()?, config).await
         }
+        Service::Campsite => skycamp_campsite::start(ctx()?, settings.clock.clone()).await,
+        Service::Mileage => skycamp_mileage::start(ctx()?, settings.mileage).await,
+        Service::Notification => skycamp_notification::start(ctx()?, settings.notification.clone()).await,
+        Service::Review => skycamp_review::start(ctx()?, settings.clock.clone()).await,
         Service::Gateway => skycamp_gateway::router(skycamp_gateway::Config {
             upstreams: skycamp_gateway::Upstreams {
                 flight: url(Service::Flight),
                 reservation: url(Service::Reservation),
                 payment: url(Service::Payment),
+                campsite: url(Service::Campsite),
+                mileage: url(Service::Mileage),
+                notification: url(Service::Notification),
+                review: url(Service::Review),
             },
             timeout: settings.gateway_timeout,
         }),

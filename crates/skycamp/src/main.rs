@@ -22,7 +22,7 @@ enum Command {
     /// Run one service (what a container runs).
     Serve {
         service: Service,
-        /// Port to listen on (default: the service's own, 8080–8083).
+        /// Port to listen on (default: the service's own, 8080–8087).
         #[arg(long, env = "SKYCAMP_PORT")]
         port: Option<u16>,
         /// Database URL (`postgres://…` or `sqlite://…`); default: a SQLite file in the data dir.
@@ -34,6 +34,14 @@ enum Command {
         reservation_url: String,
         #[arg(long, env = "SKYCAMP_PAYMENT_URL", default_value = "http://127.0.0.1:8083")]
         payment_url: String,
+        #[arg(long, env = "SKYCAMP_CAMPSITE_URL", default_value = "http://127.0.0.1:8084")]
+        campsite_url: String,
+        #[arg(long, env = "SKYCAMP_MILEAGE_URL", default_value = "http://127.0.0.1:8085")]
+        mileage_url: String,
+        #[arg(long, env = "SKYCAMP_NOTIFICATION_URL", default_value = "http://127.0.0.1:8086")]
+        notification_url: String,
+        #[arg(long, env = "SKYCAMP_REVIEW_URL", default_value = "http://127.0.0.1:8087")]
+        review_url: String,
         #[command(flatten)]
         common: Common,
     },
@@ -58,6 +66,14 @@ struct Common {
     flight_port: u16,
     #[arg(long, env = "SKYCAMP_PAYMENT_PORT", default_value_t = 8083)]
     payment_port: u16,
+    #[arg(long, env = "SKYCAMP_CAMPSITE_PORT", default_value_t = 8084)]
+    campsite_port: u16,
+    #[arg(long, env = "SKYCAMP_MILEAGE_PORT", default_value_t = 8085)]
+    mileage_port: u16,
+    #[arg(long, env = "SKYCAMP_NOTIFICATION_PORT", default_value_t = 8086)]
+    notification_port: u16,
+    #[arg(long, env = "SKYCAMP_REVIEW_PORT", default_value_t = 8087)]
+    review_port: u16,
     /// Log filter (tracing syntax), e.g. `info` or `skycamp_reservation=debug,info`.
     #[arg(long, env = "SKYCAMP_LOG", default_value = "info")]
     log_level: String,
@@ -76,6 +92,18 @@ struct Common {
     /// How long /readyz reports draining before listeners close on SIGTERM, in milliseconds.
     #[arg(long, env = "SKYCAMP_DRAIN_MS", default_value_t = 0)]
     drain_ms: u64,
+    /// Longest campsite stay, in nights.
+    #[arg(long, env = "SKYCAMP_MAX_NIGHTS", default_value_t = 14)]
+    max_nights: i64,
+    /// Percent of each approved payment credited as mileage points.
+    #[arg(long, env = "SKYCAMP_MILEAGE_PERCENT", default_value_t = 1)]
+    mileage_percent: i64,
+    /// Mileage points per review.
+    #[arg(long, env = "SKYCAMP_MILEAGE_PER_REVIEW", default_value_t = 500)]
+    mileage_per_review: i64,
+    /// Deliver customer messages as JSON POSTs to this URL (default: to the log).
+    #[arg(long, env = "SKYCAMP_NOTIFY_WEBHOOK_URL")]
+    notify_webhook_url: Option<String>,
 }
 
 impl Common {
@@ -86,11 +114,21 @@ impl Common {
         s.ports.insert(Service::Reservation, self.reservation_port);
         s.ports.insert(Service::Flight, self.flight_port);
         s.ports.insert(Service::Payment, self.payment_port);
+        s.ports.insert(Service::Campsite, self.campsite_port);
+        s.ports.insert(Service::Mileage, self.mileage_port);
+        s.ports.insert(Service::Notification, self.notification_port);
+        s.ports.insert(Service::Review, self.review_port);
         s.payment_decline_above = self.payment_decline_above;
         s.payment_timeout = Duration::from_millis(self.payment_timeout_ms);
         s.pending_timeout = Duration::from_millis(self.pending_timeout_ms);
         s.gateway_timeout = Duration::from_millis(self.gateway_timeout_ms);
         s.drain = Duration::from_millis(self.drain_ms);
+        s.max_nights = self.max_nights;
+        s.mileage = skycamp_mileage::domain::Rules {
+            percent_of_payment: self.mileage_percent,
+            per_review: self.mileage_per_review,
+        };
+        s.notification.webhook_url = self.notify_webhook_url.clone();
         s
     }
 }
@@ -103,7 +141,19 @@ async fn main() -> anyhow::Result<()> {
             let running = app::start(&common.settings(), &Service::ALL).await?;
             running.run_until_signalled().await
         }
-        Command::Serve { service, port, database_url, flight_url, reservation_url, payment_url, common } => {
+        Command::Serve {
+            service,
+            port,
+            database_url,
+            flight_url,
+            reservation_url,
+            payment_url,
+            campsite_url,
+            mileage_url,
+            notification_url,
+            review_url,
+            common,
+        } => {
             skycamp_platform::telemetry::init(&common.log_level);
             let mut settings = common.settings();
             settings.database_url = database_url;
@@ -113,6 +163,10 @@ async fn main() -> anyhow::Result<()> {
             settings.remote.insert(Service::Flight, flight_url);
             settings.remote.insert(Service::Reservation, reservation_url);
             settings.remote.insert(Service::Payment, payment_url);
+            settings.remote.insert(Service::Campsite, campsite_url);
+            settings.remote.insert(Service::Mileage, mileage_url);
+            settings.remote.insert(Service::Notification, notification_url);
+            settings.remote.insert(Service::Review, review_url);
             let running = app::start(&settings, &[service]).await?;
             running.run_until_signalled().await
         }

@@ -5,4 +5,4 @@ pub mod saga;
 pub mod values;
 
 pub use saga::{Outgoing, SagaInput, Status, Transition, decide};
-pub use values::{Invalid, Phone, SeatCount};
+pub use values::{Invalid, Phone, SeatCount, Stay};

@@ -2,8 +2,8 @@
 //! another service) moves a reservation at most one step and says which event to publish.
 //!
 //! ```text
-//! PENDING_PAYMENT --approved--> PAID --seats reserved--> CONFIRMED
-//!        |                        |--seats rejected--> REJECTED (refund)
+//! PENDING_PAYMENT --approved--> PAID --seats/nights reserved--> CONFIRMED
+//!        |                        |--seats/nights rejected--> REJECTED (refund)
 //!        |--declined/unavailable--> REJECTED      PAID|CONFIRMED --cancel/refund--> CANCELLED
 //! ```
 
@@ -62,6 +62,10 @@ pub enum SagaInput {
     SeatsRejected {
         reason: String,
     },
+    NightsReserved,
+    NightsRejected {
+        reason: String,
+    },
     /// The customer cancelled, and the payment has been refunded.
     CancelRequested,
     /// The payment was refunded on the payment side.
@@ -79,6 +83,8 @@ impl SagaInput {
             Self::PaymentUnavailable { .. } => "payment unavailable",
             Self::SeatsReserved => "seats reserved",
             Self::SeatsRejected { .. } => "seats rejected",
+            Self::NightsReserved => "nights reserved",
+            Self::NightsRejected { .. } => "nights rejected",
             Self::CancelRequested => "cancelled by customer",
             Self::PaymentRefunded { .. } => "payment refunded",
         }
@@ -89,9 +95,10 @@ impl SagaInput {
             Self::PaymentDeclined { reason }
             | Self::PaymentUnavailable { reason }
             | Self::SeatsRejected { reason }
+            | Self::NightsRejected { reason }
             | Self::PaymentRefunded { reason } => Some(reason.clone()),
             Self::CancelRequested => Some("cancelled by customer".into()),
-            Self::PaymentApproved { .. } | Self::SeatsReserved => None,
+            Self::PaymentApproved { .. } | Self::SeatsReserved | Self::NightsReserved => None,
         }
     }
 }
@@ -123,8 +130,8 @@ pub fn decide(from: Status, input: &SagaInput) -> Transition {
         (S::PendingPayment, I::PaymentDeclined { .. } | I::PaymentUnavailable { .. }) => {
             (S::Rejected, Outgoing::Rejected)
         }
-        (S::Paid, I::SeatsReserved) => (S::Confirmed, Outgoing::Confirmed),
-        (S::Paid, I::SeatsRejected { .. }) => (S::Rejected, Outgoing::Rejected),
+        (S::Paid, I::SeatsReserved | I::NightsReserved) => (S::Confirmed, Outgoing::Confirmed),
+        (S::Paid, I::SeatsRejected { .. } | I::NightsRejected { .. }) => (S::Rejected, Outgoing::Rejected),
         (S::Paid | S::Confirmed, I::CancelRequested | I::PaymentRefunded { .. }) => (S::Cancelled, Outgoing::Cancelled),
         _ => return Transition::Ignore,
     };
@@ -171,6 +178,20 @@ mod tests {
     }
 
     #[test]
+    fn reserved_nights_confirm_a_paid_stay_and_taken_nights_reject_it() {
+        assert_eq!(moves(S::Paid, I::NightsReserved), (S::Confirmed, Outgoing::Confirmed));
+        let t = decide(S::Paid, &I::NightsRejected { reason: why("nights already booked: 2026-12-01") });
+        assert_eq!(
+            t,
+            Transition::Move {
+                to: S::Rejected,
+                publish: Outgoing::Rejected,
+                reason: Some(why("nights already booked: 2026-12-01"))
+            }
+        );
+    }
+
+    #[test]
     fn rejected_seats_reject_a_paid_reservation_with_the_reason() {
         let t = decide(S::Paid, &I::SeatsRejected { reason: why("not enough seats left") });
         assert_eq!(
@@ -206,6 +227,8 @@ mod tests {
             I::PaymentUnavailable { reason: why("x") },
             I::SeatsReserved,
             I::SeatsRejected { reason: why("x") },
+            I::NightsReserved,
+            I::NightsRejected { reason: why("x") },
             I::CancelRequested,
             I::PaymentRefunded { reason: why("x") },
         ];

@@ -7,27 +7,12 @@ use thiserror::Error;
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-/// A customer's phone number: 8–15 digits, optionally with a leading `+`; spaces and hyphens are dropped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Phone(String);
+/// A customer's phone number (the customer key every service shares).
+pub use skycamp_contracts::customer::Phone;
 
-impl Phone {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let trimmed = raw.trim();
-        let (plus, rest) = match trimmed.strip_prefix('+') {
-            Some(rest) => ("+", rest),
-            None => ("", trimmed),
-        };
-        let digits: String = rest.chars().filter(|c| *c != '-' && *c != ' ').collect();
-        let ok = (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit());
-        if ok {
-            Ok(Self(format!("{plus}{digits}")))
-        } else {
-            Err(Invalid("phone must be 8 to 15 digits (spaces, hyphens and a leading + allowed)".into()))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl From<skycamp_contracts::customer::InvalidPhone> for Invalid {
+    fn from(e: skycamp_contracts::customer::InvalidPhone) -> Self {
+        Invalid(e.to_string())
     }
 }
 
@@ -48,6 +33,78 @@ impl SeatCount {
     }
     pub fn get(self) -> i64 {
         self.0
+    }
+}
+
+/// A stay: check-in and check-out dates, validated against today and the longest stay allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stay {
+    pub check_in: time::Date,
+    pub check_out: time::Date,
+    pub nights: i64,
+}
+
+impl Stay {
+    /// How far ahead a stay may be booked.
+    pub const MAX_DAYS_AHEAD: i64 = 366;
+
+    pub fn parse(check_in: &str, check_out: &str, today: time::Date, max_nights: i64) -> Result<Self, Invalid> {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let date = |field: &str, v: &str| {
+            time::Date::parse(v.trim(), &format)
+                .map_err(|_| Invalid(format!("{field} must be an ISO date (YYYY-MM-DD)")))
+        };
+        let (from, to) = (date("checkIn", check_in)?, date("checkOut", check_out)?);
+        if to <= from {
+            return Err(Invalid("checkOut must be after checkIn".into()));
+        }
+        if from < today {
+            return Err(Invalid(format!("checkIn {from} is in the past")));
+        }
+        if (from - today).whole_days() > Self::MAX_DAYS_AHEAD {
+            return Err(Invalid(format!("checkIn may be at most {} days ahead", Self::MAX_DAYS_AHEAD)));
+        }
+        let nights = (to - from).whole_days();
+        if nights > max_nights {
+            return Err(Invalid(format!("a stay may be at most {max_nights} nights, not {nights}")));
+        }
+        Ok(Self { check_in: from, check_out: to, nights })
+    }
+}
+
+/// An optional e-mail address: at most 254 characters, one `@` with text on both sides, no spaces.
+pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, Invalid> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
+    let ok = raw.len() <= 254
+        && !raw.contains(char::is_whitespace)
+        && matches!(raw.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+    if ok { Ok(Some(raw.to_owned())) } else { Err(Invalid("email is not an e-mail address".into())) }
+}
+
+/// An optional customer name: at most 100 characters.
+pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, Invalid> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(n) if n.chars().count() > 100 => Err(Invalid("name must be at most 100 characters".into())),
+        n => Ok(n.map(str::to_owned)),
+    }
+}
+
+/// Checks a stay against the campsite as the read model shows it: guests must fit, and a price
+/// the client sent must be the catalogue's price per night.
+pub fn check_against_campsite(
+    guests: i64,
+    client_price: Option<i64>,
+    price_per_night: i64,
+    capacity: i64,
+) -> Result<(), Invalid> {
+    if !(1..=capacity).contains(&guests) {
+        return Err(Invalid(format!("guests must be between 1 and the campsite's capacity of {capacity}")));
+    }
+    match client_price {
+        Some(p) if p != price_per_night => {
+            Err(Invalid(format!("price {p} does not match the campsite's price of {price_per_night} per night")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -74,18 +131,47 @@ pub fn check_against_catalogue(
 mod tests {
     use super::*;
 
-    #[test]
-    fn phones_keep_digits_and_a_leading_plus() {
-        assert_eq!(Phone::parse("01097770770").unwrap().as_str(), "01097770770");
-        assert_eq!(Phone::parse(" 010-9777-0770 ").unwrap().as_str(), "01097770770");
-        assert_eq!(Phone::parse("+82 10 9777 0770").unwrap().as_str(), "+821097770770");
+    fn day(s: &str) -> time::Date {
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).unwrap()
     }
 
     #[test]
-    fn malformed_phones_are_refused() {
-        for bad in ["", "1234567", "0109777077a", "++821012345678", "0".repeat(16).as_str(), "010 97 77 07 70 ; drop"] {
-            assert!(Phone::parse(bad).is_err(), "{bad:?} should be refused");
+    fn a_stay_counts_its_nights() {
+        let stay = Stay::parse("2026-12-30", "2027-01-02", day("2026-12-01"), 14).unwrap();
+        assert_eq!(stay.nights, 3);
+    }
+
+    #[test]
+    fn stays_must_be_ordered_ahead_and_not_too_long() {
+        let today = day("2026-12-01");
+        let err = |a: &str, b: &str| Stay::parse(a, b, today, 14).unwrap_err().0;
+        assert_eq!(err("2026-12-05", "2026-12-05"), "checkOut must be after checkIn");
+        assert_eq!(err("2026-12-05", "2026-12-04"), "checkOut must be after checkIn");
+        assert_eq!(err("2026-11-30", "2026-12-02"), "checkIn 2026-11-30 is in the past");
+        assert_eq!(err("2026-12-01", "2026-12-16"), "a stay may be at most 14 nights, not 15");
+        assert_eq!(err("12/05/2026", "2026-12-06"), "checkIn must be an ISO date (YYYY-MM-DD)");
+        assert_eq!(err("2026-12-05", "2026-02-30"), "checkOut must be an ISO date (YYYY-MM-DD)");
+        assert!(Stay::parse("2028-01-01", "2028-01-02", today, 14).is_err(), "more than a year ahead");
+        assert!(Stay::parse("2026-12-01", "2026-12-15", today, 14).is_ok(), "today, 14 nights");
+    }
+
+    #[test]
+    fn guests_must_fit_and_the_price_per_night_must_match() {
+        assert!(check_against_campsite(4, Some(50_000), 50_000, 4).is_ok());
+        assert!(check_against_campsite(5, None, 50_000, 4).is_err());
+        assert!(check_against_campsite(0, None, 50_000, 4).is_err());
+        assert!(check_against_campsite(2, Some(49_000), 50_000, 4).is_err());
+    }
+
+    #[test]
+    fn emails_and_names_are_optional_but_checked() {
+        assert_eq!(parse_email(None).unwrap(), None);
+        assert_eq!(parse_email(Some(" a@b.kr ")).unwrap().as_deref(), Some("a@b.kr"));
+        for bad in ["a", "a@b", "@b.kr", "a b@c.kr", "a@b@c.kr"] {
+            assert!(parse_email(Some(bad)).is_err(), "{bad}");
         }
+        assert_eq!(parse_name(Some(" Kim ")).unwrap().as_deref(), Some("Kim"));
+        assert!(parse_name(Some(&"x".repeat(101))).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use serde::Deserialize;
+use skycamp_contracts::reservation::Booked;
 use skycamp_platform::http::{ApiError, Json, Path, lenient};
 
 use super::view::{ReservationView, found};
@@ -40,10 +41,11 @@ pub async fn cancel_reservation(
     count: Option<i64>,
 ) -> Result<Json<ReservationView>, ApiError> {
     let r = found(state, id).await?;
-    if let Some(count) = count.filter(|c| *c != r.count) {
+    if let (Some(count), Booked::Flight { count: booked, .. }) = (count, &r.item)
+        && count != *booked
+    {
         return Err(ApiError::unprocessable(format!(
-            "count {count} differs from the {} booked; a reservation is cancelled as a whole",
-            r.count
+            "count {count} differs from the {booked} booked; a reservation is cancelled as a whole"
         )));
     }
     if !r.status.is_cancellable() {

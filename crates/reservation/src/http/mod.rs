@@ -1,12 +1,15 @@
-//! The reservation API: book, cancel, history, timeline, and the `flightStatuses` read model.
+//! The reservation API: book, cancel, history, timeline, and the `flightStatuses` and
+//! `campsiteStatuses` read models.
 
 mod book;
+mod campsite_statuses;
 mod cancel;
 mod flight_statuses;
 mod view;
 
 use axum::Router;
 use axum::routing::{get, post};
+use skycamp_platform::clock::Clock;
 use skycamp_platform::http::ApiError;
 
 use crate::domain::Invalid;
@@ -18,9 +21,12 @@ use crate::store::ReservationStore;
 pub struct AppState {
     pub store: ReservationStore,
     pub payments: PaymentClient,
+    pub clock: Clock,
+    /// Longest stay a campsite booking may have.
+    pub max_nights: i64,
 }
 
-/// Routes under `/reservations` and `/flightStatuses`.
+/// Routes under `/reservations`, `/flightStatuses` and `/campsiteStatuses`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/reservations", get(view::list).post(book::place_or_cancel))
@@ -29,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .route("/reservations/{id}/timeline", get(view::timeline))
         .route("/flightStatuses", get(flight_statuses::list))
         .route("/flightStatuses/{flight_id}", get(flight_statuses::one))
+        .route("/campsiteStatuses", get(campsite_statuses::list))
+        .route("/campsiteStatuses/{campsite_id}", get(campsite_statuses::one))
         .with_state(state)
 }
 

@@ -2,25 +2,43 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use skycamp_contracts::reservation::Booked;
 use skycamp_platform::http::{ApiError, Json, Path, Query};
 
 use super::AppState;
 use crate::domain::{Phone, Status};
 use crate::store::{Reservation, Step};
 
-/// A reservation as the API shows it (the seed's fields plus status and amounts).
+/// A reservation as the API shows it: the seed's fields, status and amounts, and what is booked.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationView {
     id: i64,
     reservation_id: i64,
-    kind: String,
-    flight_id: i64,
-    count: i64,
-    /// Price per seat.
+    /// `flight` or `campsite`.
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flight_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    campsite_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_out: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guests: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nights: Option<i64>,
+    /// Price per seat or per night.
     price: i64,
     amount: i64,
     phone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     status: &'static str,
     /// The seed's field: `place` while the booking stands, `cancel` once cancelled or rejected.
     reserve_status: &'static str,
@@ -32,22 +50,44 @@ pub struct ReservationView {
 
 impl From<Reservation> for ReservationView {
     fn from(r: Reservation) -> Self {
-        Self {
+        let mut v = Self {
             id: r.id,
             reservation_id: r.id,
-            kind: r.kind,
-            flight_id: r.flight_id,
-            count: r.count,
+            kind: "flight",
+            flight_id: None,
+            count: None,
+            campsite_id: None,
+            check_in: None,
+            check_out: None,
+            guests: None,
+            nights: None,
             price: r.unit_price,
             amount: r.amount,
             phone: r.phone,
+            email: r.email,
+            name: r.name,
             status: r.status.as_str(),
             reserve_status: if r.status.is_final() { "cancel" } else { "place" },
             payment_id: r.payment_id,
             reason: r.reason,
             created_at: r.created_at,
             updated_at: r.updated_at,
+        };
+        match r.item {
+            Booked::Flight { flight_id, count } => {
+                v.flight_id = Some(flight_id);
+                v.count = Some(count);
+            }
+            Booked::Campsite { campsite_id, check_in, check_out, guests } => {
+                v.kind = "campsite";
+                v.campsite_id = Some(campsite_id);
+                v.nights = skycamp_contracts::reservation::nights(&check_in, &check_out).map(|n| n.len() as i64);
+                v.check_in = Some(check_in);
+                v.check_out = Some(check_out);
+                v.guests = Some(guests);
+            }
         }
+        v
     }
 }
 
@@ -62,7 +102,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<ReservationView>>, ApiError> {
-    let phone = q.phone.as_deref().map(Phone::parse).transpose()?;
+    let phone = q.phone.as_deref().map(Phone::parse).transpose().map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(Status::parse(&s.to_ascii_uppercase()).ok_or_else(|| {

@@ -49,18 +49,20 @@ async fn the_seed_scenario_books_confirms_and_cancels_through_the_gateway() {
     app.eventually("40 seats left again", || async { app.seats_left_in_view(1).await == 40 }).await;
     assert_eq!(app.seats_left_at_flight_service(1).await, 40);
 
-    // 5. The timeline tells the whole story in order.
+    // 5. The timeline tells the whole story: the saga's steps in order, and the mileage and
+    //    message steps of the other services (in whatever order they arrived).
     app.settle().await;
-    let steps: Vec<String> = app
-        .get("/reservations/1/timeline")
-        .await
+    let timeline = app.get("/reservations/1/timeline").await;
+    let steps: Vec<(String, String)> = timeline
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["step"].as_str().unwrap().to_owned())
+        .map(|s| (s["step"].as_str().unwrap().to_owned(), s["detail"].as_str().unwrap_or_default().to_owned()))
         .collect();
+    let side = ["mileage accrued", "mileage deducted", "message sent"];
+    let saga: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).filter(|s| !side.contains(s)).collect();
     assert_eq!(
-        steps,
+        saga,
         [
             "requested",
             "payment approved",
@@ -68,6 +70,22 @@ async fn the_seed_scenario_books_confirms_and_cancels_through_the_gateway() {
             "cancelled by customer",
             "payment refunded",
             "seats released"
+        ]
+    );
+    let mut others: Vec<String> = steps
+        .iter()
+        .filter(|(s, _)| side.contains(&s.as_str()))
+        .map(|(s, d)| format!("{s}: {}", d.split(' ').next().unwrap()))
+        .collect();
+    others.sort();
+    assert_eq!(
+        others,
+        [
+            "message sent: cancelled",
+            "message sent: confirmed",
+            "message sent: refunded",
+            "mileage accrued: +3000",
+            "mileage deducted: -3000"
         ]
     );
 }

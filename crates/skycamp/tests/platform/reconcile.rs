@@ -2,6 +2,7 @@
 //! with the payment service by reservation id.
 
 use serde_json::json;
+use skycamp_contracts::reservation::Booked;
 use skycamp_platform::Db;
 use skycamp_platform::outbox::Waker;
 use skycamp_reservation::store::{NewReservation, ReservationStore};
@@ -14,7 +15,14 @@ async fn crash_with_pending(app: &mut TestApp, flight: i64) -> i64 {
     app.stop().await;
     let db = Db::sqlite_in(app.dir.path(), "reservation.db").await.unwrap();
     let store = ReservationStore::new(db.clone(), Waker::default());
-    let new = NewReservation { flight_id: flight, count: 1, unit_price: 40_000, phone: "01044440000".into() };
+    let new = NewReservation {
+        item: Booked::Flight { flight_id: flight, count: 1 },
+        unit_price: 40_000,
+        units: 1,
+        phone: "01044440000".into(),
+        email: None,
+        name: None,
+    };
     let pending = store.create_pending(&new).await.unwrap();
     db.close().await;
     pending.id
@@ -63,7 +71,9 @@ async fn a_pending_reservation_whose_payment_went_through_is_honoured_after_a_cr
     restart(&mut app).await;
     app.wait_for_status(id, "CONFIRMED").await;
     let timeline = app.get(&format!("/reservations/{id}/timeline")).await;
-    assert_eq!(timeline[1]["step"], "payment approved");
+    let approved =
+        timeline.as_array().unwrap().iter().find(|s| s["step"] == "payment approved").expect("reconciled step");
+    assert_eq!(approved["status"], "PAID");
     assert_eq!(app.seats_left_at_flight_service(flight).await, 1);
     let payment = &app.get(&format!("/payments?reservationId={id}")).await[0];
     assert_eq!(payment["status"], "APPROVED", "charged once, kept");

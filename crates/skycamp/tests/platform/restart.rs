@@ -8,32 +8,35 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+use skycamp::app::Service;
+
 use crate::support::{self, eventually};
 
-struct Ports {
-    gateway: u16,
-    others: [u16; 3],
+/// A free port per service, by name.
+struct Ports(Vec<(&'static str, u16)>);
+
+impl Ports {
+    fn free() -> Self {
+        Self(
+            Service::ALL
+                .iter()
+                .map(|s| (s.name(), std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()))
+                .collect(),
+        )
+    }
+
+    fn gateway(&self) -> u16 {
+        self.0.iter().find(|(n, _)| *n == "gateway").unwrap().1
+    }
 }
 
-fn free_ports() -> Ports {
-    let mut ports = (0..4).map(|_| {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    });
-    let gateway = ports.next().unwrap();
-    Ports { gateway, others: [ports.next().unwrap(), ports.next().unwrap(), ports.next().unwrap()] }
-}
-
-fn start(dir: &std::path::Path, p: &Ports) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_skycamp"))
-        .arg("up")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--gateway-port", &p.gateway.to_string()])
-        .args(["--reservation-port", &p.others[0].to_string()])
-        .args(["--flight-port", &p.others[1].to_string()])
-        .args(["--payment-port", &p.others[2].to_string()])
-        .args(["--pending-timeout-ms", "500", "--payment-timeout-ms", "1000", "--log-level", "warn"])
+fn start(dir: &std::path::Path, ports: &Ports) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skycamp"));
+    cmd.arg("up").arg("--data-dir").arg(dir);
+    for (name, port) in &ports.0 {
+        cmd.arg(format!("--{name}-port")).arg(port.to_string());
+    }
+    cmd.args(["--pending-timeout-ms", "500", "--payment-timeout-ms", "1000", "--log-level", "warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -57,8 +60,8 @@ async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
     const PRICE: i64 = 25_000;
     const SEATS: i64 = 20;
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports();
-    let gw = format!("http://127.0.0.1:{}", ports.gateway);
+    let ports = Ports::free();
+    let gw = format!("http://127.0.0.1:{}", ports.gateway());
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
 
     let mut child = start(dir.path(), &ports);

@@ -71,10 +71,15 @@ async fn the_seeds_httpie_commands_work_verbatim() {
         .spawn()
         .unwrap();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    eventually("skycamp up ready on 8080", || async {
-        http.get("http://localhost:8080/readyz").send().await.is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    for _ in 0..600 {
+        if let Some(status) = up.try_wait().unwrap() {
+            panic!("skycamp up exited ({status}); are ports 8080-8087 free?");
+        }
+        if http.get("http://localhost:8080/readyz").send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let registered = run(SEED[0]).await;
     assert!(registered.contains("201 Created"), "{registered}");

@@ -1,0 +1,160 @@
+//! The ledger's SQL adapter: append-only entries, one per causing event.
+
+use serde::Serialize;
+use skycamp_contracts::mileage::{self as ev, MileageEvent};
+use skycamp_contracts::{reservation_subject, topics};
+use skycamp_platform::db::{Db, Migration, Tx};
+use skycamp_platform::outbox::{self, Waker};
+use skycamp_platform::{inbox, time};
+
+use crate::domain::refund_deduction;
+
+/// Schema of the mileage database.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sql: "CREATE TABLE mileage_entries (id {id}, customer TEXT NOT NULL, points BIGINT NOT NULL,
+                cause TEXT NOT NULL, cause_event_id TEXT NOT NULL UNIQUE, reservation_id BIGINT,
+                created_at TEXT NOT NULL);
+              CREATE INDEX mileage_entries_customer ON mileage_entries (customer, id)",
+    },
+    outbox::MIGRATION,
+    inbox::MIGRATION,
+];
+
+/// Why points change.
+#[derive(Debug, Clone)]
+pub enum Cause {
+    Payment { customer: String, reservation_id: i64, points: i64 },
+    Refund { customer: String, reservation_id: i64 },
+    Review { customer: String, reservation_id: i64, points: i64 },
+}
+
+/// One entry of the ledger.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    id: i64,
+    points: i64,
+    cause: String,
+    cause_event_id: String,
+    reservation_id: Option<i64>,
+    created_at: String,
+}
+
+/// A customer's balance and entries.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ledger {
+    customer: String,
+    balance: i64,
+    entries: Vec<Entry>,
+}
+
+/// The mileage ledger.
+#[derive(Clone)]
+pub struct MileageStore {
+    db: Db,
+    waker: Waker,
+}
+
+impl MileageStore {
+    pub fn new(db: Db, waker: Waker) -> Self {
+        Self { db, waker }
+    }
+
+    /// Records the entry `cause` calls for, once per event.
+    pub async fn record(&self, event_id: &str, event_type: &str, cause: &Cause) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, "mileage", event_id).await? {
+            return Ok(());
+        }
+        let (customer, reservation_id, points) = match cause {
+            Cause::Payment { customer, reservation_id, points }
+            | Cause::Review { customer, reservation_id, points } => (customer, *reservation_id, *points),
+            Cause::Refund { customer, reservation_id } => {
+                let earned = Self::earned_by_payment(&mut tx, *reservation_id).await?;
+                (customer, *reservation_id, refund_deduction(earned))
+            }
+        };
+        if points != 0 {
+            self.append(&mut tx, event_id, event_type, customer, reservation_id, points).await?;
+        }
+        self.waker.commit(tx).await
+    }
+
+    async fn earned_by_payment(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT points FROM mileage_entries WHERE reservation_id = $1 AND cause = 'PaymentApproved' ORDER BY id LIMIT 1",
+        )
+        .bind(reservation_id)
+        .fetch_optional(&mut **tx)
+        .await?)
+    }
+
+    async fn append(
+        &self,
+        tx: &mut Tx,
+        event_id: &str,
+        cause: &str,
+        customer: &str,
+        reservation_id: i64,
+        points: i64,
+    ) -> anyhow::Result<()> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO mileage_entries (customer, points, cause, cause_event_id, reservation_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(customer)
+        .bind(points)
+        .bind(cause)
+        .bind(event_id)
+        .bind(reservation_id)
+        .bind(time::now_rfc3339())
+        .fetch_one(&mut **tx)
+        .await?;
+        let balance = Self::balance_in(tx, customer).await?;
+        let data = MileageEvent {
+            entry_id: id,
+            customer: customer.to_owned(),
+            points,
+            balance,
+            reservation_id: Some(reservation_id),
+            cause: cause.to_owned(),
+        };
+        let kind = if points > 0 { ev::MILEAGE_ACCRUED } else { ev::MILEAGE_DEDUCTED };
+        outbox::emit(tx, topics::MILEAGE, kind, reservation_subject(reservation_id), &data).await
+    }
+
+    async fn balance_in(tx: &mut Tx, customer: &str) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(SUM(points), 0) FROM mileage_entries WHERE customer = $1")
+            .bind(customer)
+            .fetch_one(&mut **tx)
+            .await?)
+    }
+
+    /// A customer's balance and entries, newest first.
+    pub async fn ledger(&self, customer: &str) -> anyhow::Result<Ledger> {
+        let rows: Vec<(i64, i64, String, String, Option<i64>, String)> = sqlx::query_as(
+            "SELECT id, points, cause, cause_event_id, reservation_id, created_at FROM mileage_entries
+             WHERE customer = $1 ORDER BY id DESC",
+        )
+        .bind(customer)
+        .fetch_all(self.db.pool())
+        .await?;
+        let entries: Vec<Entry> = rows
+            .into_iter()
+            .map(|(id, points, cause, cause_event_id, reservation_id, created_at)| Entry {
+                id,
+                points,
+                cause,
+                cause_event_id,
+                reservation_id,
+                created_at,
+            })
+            .collect();
+        let balance = entries.iter().map(|e| e.points).sum();
+        Ok(Ledger { customer: customer.to_owned(), balance, entries })
+    }
+}

@@ -1,0 +1,112 @@
+//! Reviews: what a review must contain and who may write one.
+
+use thiserror::Error;
+
+/// A value that failed validation.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// A review request, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReview {
+    pub campsite_id: i64,
+    /// Which stay is reviewed; when absent, the earliest eligible one.
+    pub reservation_id: Option<i64>,
+    pub rating: i64,
+    pub text: String,
+    pub phone: String,
+}
+
+impl NewReview {
+    pub fn parse(
+        campsite_id: i64,
+        reservation_id: Option<i64>,
+        rating: i64,
+        text: &str,
+        phone: &str,
+    ) -> Result<Self, Invalid> {
+        if !(1..=5).contains(&rating) {
+            return Err(Invalid("rating must be between 1 and 5".into()));
+        }
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 2000 {
+            return Err(Invalid("text must be 1 to 2000 characters".into()));
+        }
+        Ok(Self { campsite_id, reservation_id, rating, text: text.to_owned(), phone: phone.to_owned() })
+    }
+}
+
+/// A stay the service knows of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stay {
+    pub reservation_id: i64,
+    pub check_in: String,
+    pub confirmed: bool,
+    pub reviewed: bool,
+}
+
+/// Why a review is refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("no confirmed stay at this campsite for this phone")]
+    NoStay,
+    #[error("reviews open on the check-in day ({check_in})")]
+    NotYet { check_in: String },
+    #[error("this stay has already been reviewed")]
+    AlreadyReviewed,
+}
+
+/// Picks the stay a review is for: confirmed, checked in by `today` (ISO date), not yet reviewed;
+/// the requested one if `wanted` is given, else the earliest.
+pub fn eligible_stay(stays: &[Stay], wanted: Option<i64>, today: &str) -> Result<i64, Refusal> {
+    let mut candidates: Vec<&Stay> =
+        stays.iter().filter(|s| s.confirmed && wanted.is_none_or(|w| w == s.reservation_id)).collect();
+    candidates.sort_by(|a, b| a.check_in.cmp(&b.check_in));
+    if candidates.is_empty() {
+        return Err(Refusal::NoStay);
+    }
+    let open: Vec<&&Stay> = candidates.iter().filter(|s| s.check_in.as_str() <= today).collect();
+    if open.is_empty() {
+        return Err(Refusal::NotYet { check_in: candidates[0].check_in.clone() });
+    }
+    open.iter().find(|s| !s.reviewed).map(|s| s.reservation_id).ok_or(Refusal::AlreadyReviewed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stay(id: i64, check_in: &str, confirmed: bool, reviewed: bool) -> Stay {
+        Stay { reservation_id: id, check_in: check_in.into(), confirmed, reviewed }
+    }
+
+    #[test]
+    fn ratings_are_one_to_five_and_text_is_required() {
+        assert!(NewReview::parse(1, None, 0, "ok", "010").is_err());
+        assert!(NewReview::parse(1, None, 6, "ok", "010").is_err());
+        assert!(NewReview::parse(1, None, 5, "  ", "010").is_err());
+        assert_eq!(NewReview::parse(1, None, 5, " lovely ", "010").unwrap().text, "lovely");
+    }
+
+    #[test]
+    fn a_confirmed_stay_can_be_reviewed_from_its_check_in_day() {
+        let stays = [stay(1, "2026-12-01", true, false)];
+        assert_eq!(eligible_stay(&stays, None, "2026-11-30"), Err(Refusal::NotYet { check_in: "2026-12-01".into() }));
+        assert_eq!(eligible_stay(&stays, None, "2026-12-01"), Ok(1));
+    }
+
+    #[test]
+    fn cancelled_or_unknown_stays_cannot_be_reviewed() {
+        assert_eq!(eligible_stay(&[stay(1, "2026-12-01", false, false)], None, "2027-01-01"), Err(Refusal::NoStay));
+        assert_eq!(eligible_stay(&[], None, "2027-01-01"), Err(Refusal::NoStay));
+        assert_eq!(eligible_stay(&[stay(1, "2026-12-01", true, false)], Some(2), "2027-01-01"), Err(Refusal::NoStay));
+    }
+
+    #[test]
+    fn one_review_per_stay() {
+        let stays = [stay(1, "2026-12-01", true, true), stay(2, "2026-12-05", true, false)];
+        assert_eq!(eligible_stay(&stays, None, "2027-01-01"), Ok(2));
+        assert_eq!(eligible_stay(&stays, Some(1), "2027-01-01"), Err(Refusal::AlreadyReviewed));
+    }
+}
