@@ -113,3 +113,109 @@ async fn seats_cannot_drop_below_those_sold_and_a_flight_with_sold_seats_cannot_
     .await;
     assert_eq!(app.reservation(r["id"].as_i64().unwrap()).await["amount"], 30_000, "the booking keeps its price");
 }
+
+#[tokio::test]
+async fn bad_camping_requests_get_problem_documents_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let site = app.register_campsite("BAD3", 30_000, 4).await;
+    let (d1, d3, past, far) = (app.day(1), app.day(3), app.day(-1), app.day(40));
+    let stay = |check_in: &str, check_out: &str, guests: i64| {
+        format!(
+            r#"{{"campsiteId":{site},"checkIn":"{check_in}","checkOut":"{check_out}","guests":{guests},"phone":"01012345678"}}"#
+        )
+    };
+    use reqwest::Method as M;
+    let cases: Vec<(M, String, Option<String>, u16)> = vec![
+        (M::POST, "/reservations".into(), Some(stay(&d3, &d1, 2)), 422),
+        (M::POST, "/reservations".into(), Some(stay(&d1, &d1, 2)), 422),
+        (M::POST, "/reservations".into(), Some(stay(&past, &d1, 2)), 422),
+        (M::POST, "/reservations".into(), Some(stay(&d1, &far, 2)), 422),
+        (M::POST, "/reservations".into(), Some(stay(&d1, &d3, 5)), 422),
+        (M::POST, "/reservations".into(), Some(stay(&d1, &d3, 0)), 422),
+        (M::POST, "/reservations".into(), Some(stay("tomorrow", &d3, 2)), 422),
+        (
+            M::POST,
+            "/reservations".into(),
+            Some(format!(
+                r#"{{"campsiteId":999,"checkIn":"{d1}","checkOut":"{d3}","guests":2,"phone":"01012345678"}}"#
+            )),
+            404,
+        ),
+        (
+            M::POST,
+            "/reservations".into(),
+            Some(format!(r#"{{"campsiteId":{site},"checkIn":"{d1}","guests":2,"phone":"01012345678"}}"#)),
+            422,
+        ),
+        (
+            M::POST,
+            "/reservations".into(),
+            Some(format!(
+                r#"{{"campsiteId":{site},"flightId":1,"checkIn":"{d1}","checkOut":"{d3}","phone":"01012345678"}}"#
+            )),
+            422,
+        ),
+        (
+            M::POST,
+            "/reservations".into(),
+            Some(stay(&d1, &d3, 2).replace("01012345678\"", "01012345678\",\"email\":\"not-an-email\"")),
+            422,
+        ),
+        (
+            M::POST,
+            "/reservations".into(),
+            Some(stay(&d1, &d3, 2).replace("01012345678\"", "01012345678\",\"price\":1")),
+            422,
+        ),
+        (M::POST, "/campsites".into(), Some(r#"{"name":"X","location":"Y","pricePerNight":1}"#.into()), 422),
+        (
+            M::POST,
+            "/campsites".into(),
+            Some(r#"{"name":"X","location":"Y","pricePerNight":0,"capacity":2}"#.into()),
+            422,
+        ),
+        (
+            M::POST,
+            "/campsites".into(),
+            Some(r#"{"name":"X","location":"Y","pricePerNight":1,"capacity":2,"amenities":[1]}"#.into()),
+            422,
+        ),
+        (M::PATCH, "/campsites/999".into(), Some(r#"{"capacity":2}"#.into()), 404),
+        (M::DELETE, "/campsites/999".into(), None, 404),
+        (M::GET, "/campsiteStatuses?from=2026-13-01".into(), None, 422),
+        (M::GET, format!("/campsiteStatuses?from={d3}&to={d1}"), None, 422),
+        (M::GET, "/campsiteStatuses/999".into(), None, 404),
+        (
+            M::POST,
+            "/reviews".into(),
+            Some(format!(r#"{{"campsiteId":{site},"rating":6,"text":"x","phone":"01012345678"}}"#)),
+            422,
+        ),
+        (
+            M::POST,
+            "/reviews".into(),
+            Some(format!(r#"{{"campsiteId":{site},"rating":3,"text":"","phone":"01012345678"}}"#)),
+            422,
+        ),
+        (
+            M::POST,
+            "/reviews".into(),
+            Some(format!(r#"{{"campsiteId":{site},"rating":3,"text":"x","phone":"01012345678"}}"#)),
+            403,
+        ),
+        (M::GET, "/messages".into(), None, 422),
+        (M::GET, "/messages?phone=abc".into(), None, 422),
+        (M::GET, "/mileages/abc".into(), None, 422),
+        (M::GET, "/reviews/999".into(), None, 404),
+    ];
+    for (method, path, body, expected) in &cases {
+        let (status, ctype, problem) = send(&app, method.clone(), path, body.as_deref()).await;
+        assert_eq!(status, *expected, "{method} {path} {body:?}: {problem}");
+        assert_eq!(ctype, "application/problem+json", "{method} {path}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path}: {problem}");
+    }
+    app.settle().await;
+    assert_eq!(app.get("/reservations").await, json!([]), "no reservation was written");
+    assert_eq!(app.get("/reviews").await, json!([]), "no review was written");
+    assert_eq!(app.get("/campsites").await.as_array().unwrap().len(), 1, "no campsite was written");
+}

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use skycamp::app::{self, Running, Service, Settings};
+use skycamp_platform::clock::Clock;
 
 /// Fresh settings for a platform in `dir` on free ports, with short timeouts for tests.
 pub fn settings(dir: &std::path::Path) -> Settings {
@@ -17,6 +18,8 @@ pub fn settings(dir: &std::path::Path) -> Settings {
 
 pub struct TestApp {
     pub running: Option<Running>,
+    /// The platform's clock; `advance_days` moves every service's "today".
+    pub clock: Clock,
     pub gateway: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
@@ -35,7 +38,7 @@ impl TestApp {
         adjust(&mut s);
         let running = app::start(&s, &Service::ALL).await.expect("platform starts");
         let gateway = running.url(Service::Gateway);
-        Self { running: Some(running), gateway, http: reqwest::Client::new(), dir }
+        Self { running: Some(running), clock: s.clock.clone(), gateway, http: reqwest::Client::new(), dir }
     }
 
     pub fn running(&self) -> &Running {
@@ -52,6 +55,16 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.patch(self.url(path)).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str) -> u16 {
+        self.http.delete(self.url(path)).send().await.unwrap().status().as_u16()
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self.http.post(self.url(path)).json(body).send().await.unwrap();
         let status = r.status().as_u16();
@@ -61,6 +74,55 @@ impl TestApp {
     /// Registers a flight through the gateway; returns its id once `flightStatuses` shows it.
     pub async fn register_flight(&self, name: &str, price: i64, seat: i64) -> i64 {
         register_flight(&self.http, &self.gateway, name, price, seat).await
+    }
+
+    /// Registers a campsite through the gateway; returns its id once `campsiteStatuses` shows it.
+    pub async fn register_campsite(&self, name: &str, price_per_night: i64, capacity: i64) -> i64 {
+        let body = json!({
+            "name": name, "location": "Gapyeong", "description": "by the river",
+            "pricePerNight": price_per_night, "capacity": capacity, "amenities": ["fire pit", "shower"]
+        });
+        let (status, site) = self.post("/campsites", &body).await;
+        assert_eq!(status, 201, "{site}");
+        let id = site["id"].as_i64().unwrap();
+        self.eventually("campsite in campsiteStatuses", || async move {
+            self.http.get(self.url(&format!("/campsiteStatuses/{id}"))).send().await.unwrap().status() == 200
+        })
+        .await;
+        id
+    }
+
+    /// An ISO date `days` from the platform's today.
+    pub fn day(&self, days: i64) -> String {
+        (self.clock.today() + time::Duration::days(days)).to_string()
+    }
+
+    /// `POST /reservations` for a campsite stay `from`..`to` days from today.
+    pub async fn book_stay(&self, campsite_id: i64, from: i64, to: i64, guests: i64, phone: &str) -> (u16, Value) {
+        let body = json!({
+            "campsiteId": campsite_id, "checkIn": self.day(from), "checkOut": self.day(to),
+            "guests": guests, "phone": phone
+        });
+        self.post("/reservations", &body).await
+    }
+
+    /// A customer's mileage balance.
+    pub async fn mileage(&self, phone: &str) -> i64 {
+        self.get(&format!("/mileages/{phone}")).await["balance"].as_i64().unwrap()
+    }
+
+    /// The topics of a customer's messages about one reservation, sorted.
+    pub async fn message_topics(&self, phone: &str, reservation_id: i64) -> Vec<String> {
+        let messages = self.get(&format!("/messages?phone={phone}")).await;
+        let mut topics: Vec<String> = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["reservationId"] == reservation_id)
+            .map(|m| m["topic"].as_str().unwrap().to_owned())
+            .collect();
+        topics.sort();
+        topics
     }
 
     /// `POST /reservations` in the seed's booking form.
