@@ -2,10 +2,11 @@
 //!
 //! Several processes may share the file (SQLite locks it); each consumer group keeps one
 //! committed offset. Appends are serialised by SQLite's single writer, so sequence numbers become
-//! visible in order and a reader never skips one. In-process consumers are woken at once; other
-//! processes notice new records within one poll interval.
+//! visible in order and a reader never skips one. In-process consumers of an appended topic are
+//! woken at once (and only they); other processes notice new records within one poll interval.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +30,8 @@ const BATCH: i64 = 256;
 #[derive(Clone)]
 pub struct EventLog {
     db: Db,
-    appended: Arc<Notify>,
+    /// One wake-up per topic, shared by the in-process subscribers of that topic.
+    appended: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
     poll_interval: Duration,
 }
 
@@ -38,7 +40,12 @@ impl EventLog {
     pub async fn open(dir: &std::path::Path) -> anyhow::Result<Self> {
         let db = Db::sqlite_in(dir, "events.db").await?;
         db.migrate(MIGRATIONS).await?;
-        Ok(Self { db, appended: Arc::new(Notify::new()), poll_interval: Duration::from_millis(25) })
+        Ok(Self { db, appended: Arc::default(), poll_interval: Duration::from_millis(25) })
+    }
+
+    fn wake_up_for(&self, topic: &str) -> Arc<Notify> {
+        let mut map = self.appended.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(topic.to_owned()).or_default().clone()
     }
 
     /// The newest sequence number, 0 when empty.
@@ -100,7 +107,11 @@ impl Transport for EventLog {
                 .await?;
         }
         tx.commit().await?;
-        self.appended.notify_waiters();
+        let mut topics: Vec<&str> = records.iter().map(|r| r.topic.as_str()).collect();
+        topics.dedup();
+        for topic in topics {
+            self.wake_up_for(topic).notify_waiters();
+        }
         Ok(())
     }
 
@@ -124,6 +135,7 @@ impl Transport for EventLog {
             placeholders.join(", ")
         );
         Ok(Box::new(LogSubscription {
+            wake_ups: topics.iter().map(|t| self.wake_up_for(t)).collect(),
             log: self.clone(),
             group: group.to_owned(),
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
@@ -138,6 +150,7 @@ impl Transport for EventLog {
 }
 
 struct LogSubscription {
+    wake_ups: Vec<Arc<Notify>>,
     log: EventLog,
     group: String,
     topics: Vec<String>,
@@ -162,10 +175,15 @@ impl LogSubscription {
 #[async_trait]
 impl Subscription for LogSubscription {
     async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>> {
-        let woken = self.log.appended.notified();
+        // Listen before reading, so an append during the read is not missed.
+        let mut woken: Vec<_> = self.wake_ups.iter().map(|n| Box::pin(n.notified())).collect();
+        woken.iter_mut().for_each(|n| {
+            n.as_mut().enable();
+        });
         let batch = self.fetch().await?;
         if batch.is_empty() {
-            let _ = tokio::time::timeout(self.log.poll_interval, woken).await;
+            let any = futures::future::select_all(woken);
+            let _ = tokio::time::timeout(self.log.poll_interval, any).await;
         }
         Ok(batch)
     }

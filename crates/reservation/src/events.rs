@@ -15,7 +15,8 @@ use skycamp_platform::consumer::Handler;
 use crate::domain::SagaInput;
 use crate::store::ReservationStore;
 
-/// Consumer group `reservation-saga`.
+/// Consumer groups `reservation-saga` (inventory answers, refunds) and `reservation-timeline`
+/// (mileage and message steps).
 pub struct SagaEvents {
     store: ReservationStore,
 }

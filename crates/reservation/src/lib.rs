@@ -45,8 +45,10 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     let waker = ctx.spawn_relay();
     let store = store::ReservationStore::new(ctx.db.clone(), waker);
     let payments = payment_client::PaymentClient::new(&config.payment_url, config.payment_timeout)?;
-    let saga_topics = &[topics::FLIGHT, topics::CAMPSITE, topics::PAYMENT, topics::MILEAGE, topics::NOTIFICATION];
-    ctx.spawn_consumer("reservation-saga", saga_topics, Arc::new(events::SagaEvents::new(store.clone())));
+    let saga = Arc::new(events::SagaEvents::new(store.clone()));
+    ctx.spawn_consumer("reservation-saga", &[topics::FLIGHT, topics::CAMPSITE, topics::PAYMENT], saga.clone());
+    // Timeline notes from other services have their own group so saga steps never wait behind them.
+    ctx.spawn_consumer("reservation-timeline", &[topics::MILEAGE, topics::NOTIFICATION], saga);
     let view_topics = &[topics::FLIGHT, topics::CAMPSITE, topics::REVIEW];
     ctx.spawn_consumer("reservation-view", view_topics, Arc::new(events::CatalogueView::new(store.clone())));
     let stale_after = config.pending_timeout.max(config.payment_timeout * 2);

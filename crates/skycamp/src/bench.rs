@@ -1,6 +1,7 @@
-//! `skycamp bench`: bookings per second with p50/p99 latency of `POST /reservations`, time until
-//! every booking is `CONFIRMED`, and `GET /flightStatuses` reads per second, all through the
-//! gateway. Without `--url` it starts its own platform on free ports in a temporary directory.
+//! `skycamp bench`: bookings per second with p50/p99 latency of `POST /reservations` (flights,
+//! then campsite stays), time until every booking is `CONFIRMED`, and reads per second of
+//! `GET /flightStatuses` and `GET /campsiteStatuses`, all through the gateway. Without `--url` it
+//! starts its own platform on free ports in a temporary directory.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +18,7 @@ pub struct BenchArgs {
     /// Gateway to measure; default: start a fresh platform in this process.
     #[arg(long)]
     pub url: Option<String>,
-    /// Bookings to place (one seat each).
+    /// Bookings to place of each kind (one seat, or one night, each).
     #[arg(long, default_value_t = 2_000)]
     pub bookings: usize,
     /// Concurrent clients.
@@ -59,36 +60,44 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    println!("skycamp bench: {} bookings of each kind, {} clients, through {url}", args.bookings, args.concurrency);
+
     let flights = register_flights(&http, &url, args.bookings).await?;
-    wait_for(&http, &url, |total_left| total_left >= args.bookings as i64, &flights).await?;
-
+    wait_for_seats(&http, &url, |left| left >= args.bookings as i64, &flights).await?;
+    let seat = |i: usize| json!({ "flightId": flights[i % flights.len()], "count": 1, "phone": format!("010{i:08}"), "price": 1000 });
     let started = Instant::now();
-    let booking = book(&http, &url, &flights, &args).await;
+    let booking = book(&http, &url, &args, seat).await;
     let answered = started.elapsed();
-    wait_for(&http, &url, |left| left == 0, &flights).await?;
-    let confirmed = started.elapsed();
-    let reads = read_load(&http, &url, &args).await;
+    wait_for_seats(&http, &url, |left| left == 0, &flights).await?;
+    wait_until_none_paid(&http, &url).await?;
+    report("POST /reservations (flight)", &booking, started.elapsed(), answered);
 
-    println!("skycamp bench: {} bookings, {} clients, through {url}", args.bookings, args.concurrency);
-    println!(
-        "POST /reservations   {:>8.0} bookings/s   p50 {:>6.1} ms   p99 {:>6.1} ms   failed {}",
-        booking.per_sec(),
-        booking.percentile(0.50),
-        booking.percentile(0.99),
-        booking.failures
-    );
-    println!(
-        "all CONFIRMED        {:>8.0} ms after the first booking ({:.0} ms after the last answer)",
-        confirmed.as_secs_f64() * 1e3,
-        (confirmed - answered).as_secs_f64() * 1e3
-    );
-    println!(
-        "GET /flightStatuses  {:>8.0} req/s        p50 {:>6.1} ms   p99 {:>6.1} ms   failed {}",
-        reads.per_sec(),
-        reads.percentile(0.50),
-        reads.percentile(0.99),
-        reads.failures
-    );
+    drain(running.as_ref()).await?;
+    let sites = register_campsites(&http, &url, args.bookings).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let night = |i: usize| (today + time::Duration::days(1 + (i / sites.len()) as i64)).to_string();
+    let stay = |i: usize| {
+        let check_out = (today + time::Duration::days(2 + (i / sites.len()) as i64)).to_string();
+        json!({ "campsiteId": sites[i % sites.len()], "checkIn": night(i), "checkOut": check_out, "guests": 2, "phone": format!("011{i:08}") })
+    };
+    let started = Instant::now();
+    let booking = book(&http, &url, &args, stay).await;
+    let answered = started.elapsed();
+    wait_for_nights(&http, &url, args.bookings).await?;
+    wait_until_none_paid(&http, &url).await?;
+    report("POST /reservations (campsite)", &booking, started.elapsed(), answered);
+
+    drain(running.as_ref()).await?;
+    for path in ["/flightStatuses", "/campsiteStatuses"] {
+        let reads = read_load(&http, &url, path, &args).await;
+        println!(
+            "GET {path:<18} {:>8.0} req/s        p50 {:>6.1} ms   p99 {:>6.1} ms   failed {}",
+            reads.per_sec(),
+            reads.percentile(0.50),
+            reads.percentile(0.99),
+            reads.failures
+        );
+    }
     if running.is_some() {
         println!("peak resident memory of the whole process (platform + load generator): {} MiB", peak_rss_mib());
     }
@@ -96,6 +105,82 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         r.shutdown().await;
     }
     Ok(())
+}
+
+/// Waits until mileage, messages and timeline notes have caught up, so each phase is measured
+/// alone (only for a platform this process started; a remote one's backlog is not visible).
+async fn drain(running: Option<&app::Running>) -> anyhow::Result<()> {
+    if let Some(r) = running {
+        while r.backlog().await? > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+fn report(what: &str, booking: &Phase, confirmed: Duration, answered: Duration) {
+    println!(
+        "{what:<30} {:>6.0} bookings/s   p50 {:>6.1} ms   p99 {:>6.1} ms   failed {}",
+        booking.per_sec(),
+        booking.percentile(0.50),
+        booking.percentile(0.99),
+        booking.failures
+    );
+    println!(
+        "  all CONFIRMED {:>6.0} ms after the first booking ({:.0} ms after the last answer)",
+        confirmed.as_secs_f64() * 1e3,
+        (confirmed - answered).as_secs_f64() * 1e3
+    );
+}
+
+/// Enough campsites that every booking gets its own night within a year.
+async fn register_campsites(http: &reqwest::Client, url: &str, bookings: usize) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    for n in 0..bookings.div_ceil(300) {
+        let body = json!({ "name": format!("BENCH{n}"), "location": "bench", "pricePerNight": 1000, "capacity": 4 });
+        let created: Value =
+            http.post(format!("{url}/campsites")).json(&body).send().await?.error_for_status()?.json().await?;
+        ids.push(created["id"].as_i64().context("campsite id")?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http.get(format!("{url}/campsiteStatuses")).send().await?.json::<Vec<Value>>().await?.len() < ids.len() {
+        anyhow::ensure!(Instant::now() < deadline, "campsites did not reach campsiteStatuses");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(ids)
+}
+
+/// Polls until no reservation is still `PAID` (waiting for its inventory answer).
+async fn wait_until_none_paid(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !http
+        .get(format!("{url}/reservations?status=PAID&limit=1"))
+        .send()
+        .await?
+        .json::<Vec<Value>>()
+        .await?
+        .is_empty()
+    {
+        anyhow::ensure!(Instant::now() < deadline, "reservations stayed PAID");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Polls `campsiteStatuses` until `bookings` nights are booked.
+async fn wait_for_nights(http: &reqwest::Client, url: &str, bookings: usize) -> anyhow::Result<()> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let range = format!("from={}&to={}", today, today + time::Duration::days(366));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let statuses: Vec<Value> = http.get(format!("{url}/campsiteStatuses?{range}")).send().await?.json().await?;
+        let booked: usize = statuses.iter().map(|s| s["bookedNights"].as_array().map_or(0, Vec::len)).sum();
+        if booked >= bookings {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "campsiteStatuses did not converge ({booked} nights booked)");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn register_flights(http: &reqwest::Client, url: &str, bookings: usize) -> anyhow::Result<Vec<i64>> {
@@ -113,7 +198,7 @@ async fn register_flights(http: &reqwest::Client, url: &str, bookings: usize) ->
 }
 
 /// Polls `flightStatuses` until the seats left on `flights` satisfy `done`.
-async fn wait_for(
+async fn wait_for_seats(
     http: &reqwest::Client,
     url: &str,
     done: impl Fn(i64) -> bool,
@@ -136,42 +221,39 @@ async fn wait_for(
     }
 }
 
-async fn book(http: &reqwest::Client, url: &str, flights: &[i64], args: &BenchArgs) -> Phase {
+async fn book(http: &reqwest::Client, url: &str, args: &BenchArgs, body: impl Fn(usize) -> Value) -> Phase {
+    let bodies: Arc<Vec<Value>> = Arc::new((0..args.bookings).map(body).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (http, url, next, flights, total) =
-            (http.clone(), url.to_owned(), next.clone(), flights.to_vec(), args.bookings);
+        let (http, url, next, bodies) = (http.clone(), url.to_owned(), next.clone(), bodies.clone());
         workers.spawn(async move {
             let mut out = (Vec::new(), 0usize);
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    return out;
-                }
-                let body = json!({ "flightId": flights[i % flights.len()], "count": 1, "phone": format!("010{:08}", i), "price": 1000 });
+            while let Some(body) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let t = Instant::now();
-                let ok = http.post(format!("{url}/reservations")).json(&body).send().await.is_ok_and(|r| r.status() == 201);
+                let ok =
+                    http.post(format!("{url}/reservations")).json(body).send().await.is_ok_and(|r| r.status() == 201);
                 out.0.push(t.elapsed());
                 out.1 += usize::from(!ok);
             }
+            out
         });
     }
     collect(workers, started).await
 }
 
-async fn read_load(http: &reqwest::Client, url: &str, args: &BenchArgs) -> Phase {
+async fn read_load(http: &reqwest::Client, url: &str, path: &str, args: &BenchArgs) -> Phase {
     let until = Instant::now() + Duration::from_secs(args.read_secs);
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (http, url) = (http.clone(), url.to_owned());
+        let (http, target) = (http.clone(), format!("{url}{path}"));
         workers.spawn(async move {
             let mut out = (Vec::new(), 0usize);
             while Instant::now() < until {
                 let t = Instant::now();
-                let ok = match http.get(format!("{url}/flightStatuses")).send().await {
+                let ok = match http.get(&target).send().await {
                     Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
