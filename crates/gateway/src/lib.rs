@@ -8,7 +8,7 @@
 //! | `/reservations`, `/flightStatuses` | reservation |
 //! | `/payments`, `/pays` (the seed's name, rewritten to `/payments`) | payment |
 //! | `/campsites` | campsite |
-//! | `/campsiteStatuses` | reservation |
+//! | `/campsiteStatuses`, `/circuits` | reservation |
 //! | `/mileages` | mileage |
 //! | `/messages` | notification |
 //! | `/reviews` | review |
@@ -61,7 +61,9 @@ fn route<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> 
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
         "flights" => Some((&upstreams.flight, path.to_owned())),
-        "reservations" | "flightStatuses" | "campsiteStatuses" => Some((&upstreams.reservation, path.to_owned())),
+        "reservations" | "flightStatuses" | "campsiteStatuses" | "circuits" => {
+            Some((&upstreams.reservation, path.to_owned()))
+        }
         "campsites" => Some((&upstreams.campsite, path.to_owned())),
         "mileages" => Some((&upstreams.mileage, path.to_owned())),
         "messages" => Some((&upstreams.notification, path.to_owned())),

@@ -37,6 +37,8 @@ pub struct Config {
     /// Longest stay a campsite booking may have (`SKYCAMP_MAX_NIGHTS`).
     pub max_nights: i64,
     pub clock: Clock,
+    /// The payment circuit breaker (`SKYCAMP_BREAKER_*`).
+    pub breaker: payment_client::BreakerConfig,
 }
 
 /// Migrates the database, starts the relay, consumers and reconciler, and returns the HTTP routes.
@@ -44,7 +46,7 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     ctx.db.migrate(store::MIGRATIONS).await?;
     let waker = ctx.spawn_relay();
     let store = store::ReservationStore::new(ctx.db.clone(), waker);
-    let payments = payment_client::PaymentClient::new(&config.payment_url, config.payment_timeout)?;
+    let payments = payment_client::PaymentClient::new(&config.payment_url, config.payment_timeout, config.breaker)?;
     let saga = Arc::new(events::SagaEvents::new(store.clone()));
     ctx.spawn_consumer("reservation-saga", &[topics::FLIGHT, topics::CAMPSITE, topics::PAYMENT], saga.clone());
     // Timeline notes from other services have their own group so saga steps never wait behind them.

@@ -1,9 +1,22 @@
-//! The typed client for the payment service's synchronous API. Every call has the timeout set
-//! in the constructor; any failure to get an answer is [`PaymentError::Unavailable`].
+//! The typed client for the payment service's synchronous API.
+//!
+//! Every call has the timeout set in the constructor and goes through one circuit breaker
+//! (tower-resilience): connection failures, timeouts and 5xx answers count as failures; a decline
+//! (402) is an answer, not a failure. While the breaker is open, calls fail at once with
+//! [`PaymentError::CircuitOpen`] without reaching the payment service; after the open period a
+//! few probe calls decide whether it closes again.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde::Serialize;
 use skycamp_contracts::payment::{ApprovePayment, Payment};
+use tower::ServiceExt as _;
+use tower::util::BoxCloneSyncService;
+use tower_resilience::circuitbreaker::{CircuitBreakerError, CircuitBreakerLayer, CircuitMetrics, CircuitState};
 
 /// Why a payment call did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -14,60 +27,307 @@ pub enum PaymentError {
     /// No usable answer: connection refused, timeout, 5xx, or an answer we did not expect.
     #[error("payment service unavailable: {0}")]
     Unavailable(String),
+    /// The circuit breaker is open: payment was not called.
+    #[error("payment circuit is open")]
+    CircuitOpen,
+}
+
+/// When the breaker opens and how it recovers (`SKYCAMP_BREAKER_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerConfig {
+    /// Share of failed calls in the window that opens the breaker (0–1].
+    pub failure_rate: f64,
+    /// Calls the failure rate is computed over.
+    pub window: usize,
+    /// Calls needed in the window before the rate counts.
+    pub min_calls: usize,
+    /// How long the breaker stays open before probing.
+    pub open_for: Duration,
+    /// Probe calls allowed while half-open.
+    pub half_open_calls: usize,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self { failure_rate: 0.5, window: 20, min_calls: 5, open_for: Duration::from_secs(5), half_open_calls: 2 }
+    }
+}
+
+/// The breaker's state and how often it changed, for `/circuits`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakerStatus {
+    pub name: &'static str,
+    /// `CLOSED`, `OPEN` or `HALF_OPEN`.
+    pub state: &'static str,
+    pub opened: u64,
+    pub half_opened: u64,
+    pub closed: u64,
+}
+
+/// One HTTP exchange with payment, run by the breaker: the answer's status and body, or why none came.
+struct Exchange(BoxFuture<'static, Result<(u16, Bytes), String>>);
+type Breaker = BoxCloneSyncService<Exchange, (u16, Bytes), CircuitBreakerError<String>>;
+type Answer = BoxFuture<'static, Result<(u16, Bytes), CircuitBreakerError<String>>>;
+
+#[derive(Default)]
+struct Transitions {
+    opened: AtomicU64,
+    half_opened: AtomicU64,
+    closed: AtomicU64,
 }
 
 /// Calls the payment service.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PaymentClient {
     http: reqwest::Client,
     base: String,
+    breaker: Breaker,
+    state: Arc<dyn Fn() -> CircuitState + Send + Sync>,
+    metrics: Arc<dyn Fn() -> BoxFuture<'static, CircuitMetrics> + Send + Sync>,
+    transitions: Arc<Transitions>,
+    open_for: Duration,
 }
 
 impl PaymentClient {
-    /// A client for the payment service at `base` (e.g. `http://127.0.0.1:8083`), giving up after `timeout`.
-    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Self> {
+    /// A client for the payment service at `base` (e.g. `http://127.0.0.1:8083`), giving up on a
+    /// call after `timeout`, behind a breaker configured by `breaker`.
+    pub fn new(base: &str, timeout: Duration, breaker: BreakerConfig) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned() })
+        let transitions = Arc::new(Transitions::default());
+        let counts = transitions.clone();
+        let (layer, handle) = CircuitBreakerLayer::builder()
+            .name("payment")
+            .failure_rate_threshold(breaker.failure_rate)
+            .sliding_window_size(breaker.window)
+            .minimum_number_of_calls(breaker.min_calls)
+            .wait_duration_in_open(breaker.open_for)
+            .permitted_calls_in_half_open(breaker.half_open_calls)
+            .failure_classifier(|r: &Result<(u16, Bytes), String>| {
+                r.as_ref().map_or(true, |(status, _)| *status >= 500)
+            })
+            .on_state_transition(move |from, to| {
+                let counter = match to {
+                    CircuitState::Open => &counts.opened,
+                    CircuitState::HalfOpen => &counts.half_opened,
+                    CircuitState::Closed => &counts.closed,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    breaker = "payment",
+                    from = state_name(from),
+                    to = state_name(to),
+                    "circuit breaker changed state"
+                );
+            })
+            .build_with_handle()
+            .map_err(|e| anyhow::anyhow!("invalid breaker settings: {e}"))?;
+        let passthrough = tower::service_fn(|exchange: Exchange| exchange.0);
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            breaker: BoxCloneSyncService::new(layer.layer_fn(passthrough)),
+            state: Arc::new({
+                let handle = handle.clone();
+                move || handle.state()
+            }),
+            metrics: Arc::new(move || {
+                let handle = handle.clone();
+                Box::pin(async move { handle.metrics().await })
+            }),
+            transitions,
+            open_for: breaker.open_for,
+        })
+    }
+
+    /// How long the breaker will still refuse calls; None when a call would be let through
+    /// (closed, half-open, or open with its open period over, so the next call is a probe).
+    pub async fn refusing_for(&self) -> Option<Duration> {
+        let m = (self.metrics)().await;
+        (m.state == CircuitState::Open && m.time_since_state_change < self.open_for)
+            .then(|| self.open_for - m.time_since_state_change)
+    }
+
+    /// Seconds a client should wait before trying again while payment is unavailable.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.open_for.as_secs().max(1)
+    }
+
+    /// The breaker's state and transition counts.
+    pub fn status(&self) -> BreakerStatus {
+        BreakerStatus {
+            name: "payment",
+            state: state_name((self.state)()),
+            opened: self.transitions.opened.load(Ordering::Relaxed),
+            half_opened: self.transitions.half_opened.load(Ordering::Relaxed),
+            closed: self.transitions.closed.load(Ordering::Relaxed),
+        }
     }
 
     /// Charges for a reservation; idempotent on the reservation id.
     pub async fn approve(&self, request: &ApprovePayment) -> Result<Payment, PaymentError> {
-        let response = self.http.post(format!("{}/payments", self.base)).json(request).send().await;
-        Self::read(response).await
+        self.call(self.http.post(format!("{}/payments", self.base)).json(request)).await
     }
 
     /// Refunds a payment; idempotent.
     pub async fn refund(&self, payment_id: i64, reason: &str) -> Result<Payment, PaymentError> {
-        let response = self
-            .http
-            .post(format!("{}/payments/{payment_id}/refund", self.base))
-            .json(&serde_json::json!({ "reason": reason }))
-            .send()
-            .await;
-        Self::read(response).await
+        let url = format!("{}/payments/{payment_id}/refund", self.base);
+        self.call(self.http.post(url).json(&serde_json::json!({ "reason": reason }))).await
     }
 
     /// The payment for a reservation, if any.
     pub async fn find_by_reservation(&self, reservation_id: i64) -> Result<Option<Payment>, PaymentError> {
-        let response =
-            self.http.get(format!("{}/payments", self.base)).query(&[("reservationId", reservation_id)]).send().await;
-        let payments: Vec<Payment> = Self::read(response).await?;
+        let request = self.http.get(format!("{}/payments", self.base)).query(&[("reservationId", reservation_id)]);
+        let payments: Vec<Payment> = self.call(request).await?;
         Ok(payments.into_iter().next())
     }
 
-    async fn read<T: serde::de::DeserializeOwned>(
-        response: reqwest::Result<reqwest::Response>,
-    ) -> Result<T, PaymentError> {
-        let response = response.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::PAYMENT_REQUIRED {
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            let detail = body["detail"].as_str().unwrap_or("payment declined").to_owned();
-            return Err(PaymentError::Declined(detail));
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> impl Future<Output = Result<T, PaymentError>> + Send + 'static {
+        let exchange = Exchange(Box::pin(async move {
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response.bytes().await.map_err(|e| e.to_string())?;
+            Ok((status, body))
+        }));
+        let answer: Answer = Box::pin(self.breaker.clone().oneshot(exchange));
+        async move {
+            let (status, body) = match answer.await {
+                Ok(answer) => answer,
+                Err(CircuitBreakerError::OpenCircuit) => return Err(PaymentError::CircuitOpen),
+                Err(CircuitBreakerError::Inner(e)) => return Err(PaymentError::Unavailable(e)),
+            };
+            read_answer(status, &body)
         }
-        if !status.is_success() {
-            return Err(PaymentError::Unavailable(format!("payment service answered {status}")));
+    }
+}
+
+/// Turns the payment service's answer into a result: 402 is a decline, other non-2xx unusable.
+fn read_answer<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, PaymentError> {
+    if status == 402 {
+        let problem: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        return Err(PaymentError::Declined(problem["detail"].as_str().unwrap_or("payment declined").to_owned()));
+    }
+    if !(200..300).contains(&status) {
+        return Err(PaymentError::Unavailable(format!("payment service answered {status}")));
+    }
+    serde_json::from_slice(body).map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}")))
+}
+
+fn state_name(state: CircuitState) -> &'static str {
+    match state {
+        CircuitState::Closed => "CLOSED",
+        CircuitState::Open => "OPEN",
+        CircuitState::HalfOpen => "HALF_OPEN",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+
+    use super::*;
+
+    /// A fake payment service that fails with 500 until told to recover; counts the calls it gets.
+    struct Fake {
+        url: String,
+        calls: Arc<AtomicUsize>,
+        healthy: Arc<AtomicBool>,
+    }
+
+    async fn fake_payment() -> Fake {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let healthy = Arc::new(AtomicBool::new(false));
+        let (c, h) = (calls.clone(), healthy.clone());
+        let app = Router::new().route(
+            "/payments",
+            post(move || {
+                let (c, h) = (c.clone(), h.clone());
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    if h.load(Ordering::SeqCst) {
+                        let p = serde_json::json!({ "id": 1, "reservationId": 1, "phone": "010", "amount": 1,
+                            "status": "APPROVED", "createdAt": "t", "updatedAt": "t" });
+                        (StatusCode::CREATED, axum::Json(p))
+                    } else {
+                        (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({})))
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Fake { url, calls, healthy }
+    }
+
+    fn charge() -> ApprovePayment {
+        ApprovePayment { reservation_id: 1, amount: 1, phone: "010".into() }
+    }
+
+    fn quick_breaker() -> BreakerConfig {
+        BreakerConfig {
+            failure_rate: 0.5,
+            window: 4,
+            min_calls: 4,
+            open_for: Duration::from_millis(300),
+            half_open_calls: 1,
         }
-        response.json().await.map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}")))
+    }
+
+    #[tokio::test]
+    async fn the_breaker_opens_after_failures_and_then_stops_calling_payment() {
+        let fake = fake_payment().await;
+        let client = PaymentClient::new(&fake.url, Duration::from_secs(2), quick_breaker()).unwrap();
+        for _ in 0..4 {
+            assert!(matches!(client.approve(&charge()).await, Err(PaymentError::Unavailable(_))));
+        }
+        assert!(client.refusing_for().await.is_some());
+        assert_eq!(client.status().state, "OPEN");
+        let before = fake.calls.load(Ordering::SeqCst);
+        assert!(matches!(client.approve(&charge()).await, Err(PaymentError::CircuitOpen)));
+        assert_eq!(fake.calls.load(Ordering::SeqCst), before, "an open breaker does not call payment");
+    }
+
+    #[tokio::test]
+    async fn a_successful_probe_closes_the_breaker_when_payment_recovers() {
+        let fake = fake_payment().await;
+        let client = PaymentClient::new(&fake.url, Duration::from_secs(2), quick_breaker()).unwrap();
+        for _ in 0..4 {
+            let _ = client.approve(&charge()).await;
+        }
+        assert!(client.refusing_for().await.is_some());
+        fake.healthy.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(client.refusing_for().await, None, "the open period is over: the next call is a probe");
+        let probe = client.approve(&charge()).await;
+        assert!(probe.is_ok(), "{probe:?}");
+        assert_eq!(client.status().state, "CLOSED");
+        let s = client.status();
+        assert_eq!((s.opened, s.half_opened, s.closed), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_decline_is_an_answer_and_does_not_open_the_breaker() {
+        let app = Router::new().route(
+            "/payments",
+            post(|| async {
+                (StatusCode::PAYMENT_REQUIRED, axum::Json(serde_json::json!({ "detail": "over the limit" })))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = PaymentClient::new(&url, Duration::from_secs(2), quick_breaker()).unwrap();
+        for _ in 0..6 {
+            assert!(matches!(client.approve(&charge()).await, Err(PaymentError::Declined(d)) if d == "over the limit"));
+        }
+        assert_eq!(client.status().state, "CLOSED");
     }
 }

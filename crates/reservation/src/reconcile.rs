@@ -43,7 +43,7 @@ pub async fn reconcile_once(
         let input = match payments.find_by_reservation(r.id).await {
             Ok(Some(p)) if p.status == "APPROVED" => SagaInput::PaymentApproved { payment_id: p.id },
             Ok(_) => SagaInput::PaymentUnavailable { reason: "reconciled: payment never completed".into() },
-            Err(PaymentError::Declined(_) | PaymentError::Unavailable(_)) => {
+            Err(PaymentError::Declined(_) | PaymentError::Unavailable(_) | PaymentError::CircuitOpen) => {
                 tracing::info!(reservation_id = r.id, "payment unreachable; reconciling later");
                 return Ok(settled);
             }

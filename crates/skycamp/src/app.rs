@@ -96,6 +96,7 @@ pub struct Settings {
     pub notification: skycamp_notification::Config,
     /// The clock every service reads; tests move it forward.
     pub clock: Clock,
+    pub breaker: skycamp_reservation::payment_client::BreakerConfig,
 }
 
 impl Settings {
@@ -116,6 +117,7 @@ impl Settings {
             mileage: skycamp_mileage::domain::Rules::default(),
             notification: skycamp_notification::Config::default(),
             clock: Clock::system(),
+            breaker: skycamp_reservation::payment_client::BreakerConfig::default(),
         }
     }
 
@@ -216,6 +218,7 @@ async fn build(
                 pending_timeout: settings.pending_timeout,
                 max_nights: settings.max_nights,
                 clock: settings.clock.clone(),
+                breaker: settings.breaker,
             };
             skycamp_reservation::start(ctx()?, config).await
         }

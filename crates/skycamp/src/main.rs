@@ -101,6 +101,18 @@ struct Common {
     /// Mileage points per review.
     #[arg(long, env = "SKYCAMP_MILEAGE_PER_REVIEW", default_value_t = 500)]
     mileage_per_review: i64,
+    /// Share of failed payment calls (0–1] in the breaker's window that opens it.
+    #[arg(long, env = "SKYCAMP_BREAKER_FAILURE_RATE", default_value_t = 0.5)]
+    breaker_failure_rate: f64,
+    /// Payment calls the breaker's failure rate is computed over.
+    #[arg(long, env = "SKYCAMP_BREAKER_WINDOW", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    breaker_window: u64,
+    /// Payment calls needed before the breaker may open.
+    #[arg(long, env = "SKYCAMP_BREAKER_MIN_CALLS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    breaker_min_calls: u64,
+    /// How long the breaker stays open before probing, in milliseconds.
+    #[arg(long, env = "SKYCAMP_BREAKER_OPEN_MS", default_value_t = 5_000)]
+    breaker_open_ms: u64,
     /// Deliver customer messages as JSON POSTs to this URL (default: to the log).
     #[arg(long, env = "SKYCAMP_NOTIFY_WEBHOOK_URL")]
     notify_webhook_url: Option<String>,
@@ -129,6 +141,13 @@ impl Common {
             per_review: self.mileage_per_review,
         };
         s.notification.webhook_url = self.notify_webhook_url.clone();
+        s.breaker = skycamp_reservation::payment_client::BreakerConfig {
+            failure_rate: self.breaker_failure_rate,
+            window: self.breaker_window as usize,
+            min_calls: self.breaker_min_calls as usize,
+            open_for: Duration::from_millis(self.breaker_open_ms),
+            half_open_calls: 2,
+        };
         s
     }
 }

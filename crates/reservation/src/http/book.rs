@@ -153,11 +153,19 @@ async fn campsite_booking(
 }
 
 async fn place(state: AppState, new: NewReservation) -> Result<Response, ApiError> {
+    if let Some(wait) = state.payments.refusing_for().await {
+        // Fail fast: payment is known to be down, so nothing is written and nothing charged.
+        return Err(ApiError::unavailable(
+            "payment is busy, try again shortly; nothing was charged",
+            wait.as_secs_f64().ceil().max(1.0) as u64,
+        ));
+    }
     let pending = state.store.create_pending(&new).await?;
     let charge = ApprovePayment { reservation_id: pending.id, amount: pending.amount, phone: pending.phone.clone() };
     let input = match state.payments.approve(&charge).await {
         Ok(p) => SagaInput::PaymentApproved { payment_id: p.id },
         Err(PaymentError::Declined(reason)) => SagaInput::PaymentDeclined { reason },
+        Err(PaymentError::CircuitOpen) => SagaInput::PaymentUnavailable { reason: "payment circuit open".into() },
         Err(PaymentError::Unavailable(reason)) => {
             tracing::warn!(reservation_id = pending.id, %reason, "payment unavailable; rejecting the reservation");
             SagaInput::PaymentUnavailable { reason: "payment unavailable".into() }
@@ -180,6 +188,6 @@ async fn place(state: AppState, new: NewReservation) -> Result<Response, ApiErro
             StatusCode::PAYMENT_REQUIRED,
             format!("reservation {} rejected: {reason}", reservation.id),
         )),
-        _ => Err(payment_busy()),
+        _ => Err(payment_busy(&state)),
     }
 }

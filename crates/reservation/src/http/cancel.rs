@@ -57,9 +57,9 @@ pub async fn cancel_reservation(
     let payment_id = r.payment_id.ok_or_else(|| anyhow::anyhow!("paid reservation {id} has no payment id"))?;
     match state.payments.refund(payment_id, "cancelled by customer").await {
         Ok(_) => {}
-        Err(PaymentError::Unavailable(reason)) => {
-            tracing::warn!(reservation_id = id, %reason, "refund unavailable; cancel refused");
-            return Err(payment_busy());
+        Err(e @ (PaymentError::Unavailable(_) | PaymentError::CircuitOpen)) => {
+            tracing::warn!(reservation_id = id, error = %e, "refund unavailable; cancel refused");
+            return Err(payment_busy(state));
         }
         Err(PaymentError::Declined(reason)) => return Err(ApiError::conflict(reason)),
     }

@@ -8,12 +8,13 @@ mod flight_statuses;
 mod view;
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::{get, post};
 use skycamp_platform::clock::Clock;
-use skycamp_platform::http::ApiError;
+use skycamp_platform::http::{ApiError, Json};
 
 use crate::domain::Invalid;
-use crate::payment_client::PaymentClient;
+use crate::payment_client::{BreakerStatus, PaymentClient};
 use crate::store::ReservationStore;
 
 /// Shared by the handlers.
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/flightStatuses/{flight_id}", get(flight_statuses::one))
         .route("/campsiteStatuses", get(campsite_statuses::list))
         .route("/campsiteStatuses/{campsite_id}", get(campsite_statuses::one))
+        .route("/circuits", get(circuits))
         .with_state(state)
 }
 
@@ -47,6 +49,11 @@ impl From<Invalid> for ApiError {
 }
 
 /// The answer while payment cannot be reached: try again shortly.
-fn payment_busy() -> ApiError {
-    ApiError::unavailable("payment is busy, try again shortly; nothing was charged", 5)
+fn payment_busy(state: &AppState) -> ApiError {
+    ApiError::unavailable("payment is busy, try again shortly; nothing was charged", state.payments.retry_after_secs())
+}
+
+/// `GET /circuits`: the payment breaker's state and transitions.
+async fn circuits(State(state): State<AppState>) -> Json<Vec<BreakerStatus>> {
+    Json(vec![state.payments.status()])
 }

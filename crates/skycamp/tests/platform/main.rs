@@ -1,6 +1,7 @@
 //! Integration tests of the whole platform, in one test binary so they compile once.
 
 mod bad_input;
+mod breaker;
 mod camping;
 mod camping_race;
 mod e2e;
