@@ -5,6 +5,7 @@
 //! - [`events`]: the CloudEvents envelope and the small [`events::Transport`] trait.
 //! - [`eventlog`]: the embedded durable event log (a SQLite file several processes can share).
 //! - [`outbox`] / [`inbox`]: state change and event in one transaction; handled ids recorded with the effect.
+//! - [`idempotency`]: `Idempotency-Key` for POST endpoints (stored answers, replay, expiry).
 //! - [`consumer`]: the loop that feeds a transport's deliveries to a handler with retry and backoff.
 //! - [`http`]: problem+json errors, a lenient JSON extractor, health routes and a graceful server.
 //! - [`service`]: the context a service is started with (db, transport, workers).
@@ -17,6 +18,7 @@ pub mod db;
 pub mod eventlog;
 pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod inbox;
 pub mod outbox;
 pub mod service;

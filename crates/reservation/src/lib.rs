@@ -39,6 +39,8 @@ pub struct Config {
     pub clock: Clock,
     /// The payment circuit breaker (`SKYCAMP_BREAKER_*`).
     pub breaker: payment_client::BreakerConfig,
+    /// How long `Idempotency-Key`s are kept (`SKYCAMP_IDEMPOTENCY_RETENTION_HOURS`, at least 24).
+    pub idempotency_retention: Duration,
 }
 
 /// Migrates the database, starts the relay, consumers and reconciler, and returns the HTTP routes.
@@ -56,5 +58,27 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     let stale_after = config.pending_timeout.max(config.payment_timeout * 2);
     let every = (stale_after / 2).max(Duration::from_millis(200));
     ctx.tasks.spawn(reconcile::run(store.clone(), payments.clone(), stale_after, every, ctx.shutdown.clone()));
-    Ok(http::router(http::AppState { store, payments, clock: config.clock, max_nights: config.max_nights }))
+    let keys = skycamp_platform::idempotency::Keys::new(ctx.db.clone());
+    ctx.tasks.spawn(expire_keys(keys.clone(), config.idempotency_retention, ctx.shutdown.clone()));
+    let state = http::AppState { store, payments, clock: config.clock, max_nights: config.max_nights };
+    Ok(http::router(state, keys))
+}
+
+/// Deletes idempotency keys older than `retention`, hourly.
+async fn expire_keys(
+    keys: skycamp_platform::idempotency::Keys,
+    retention: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match keys.expire(skycamp_platform::time::now_millis(), retention.as_millis() as i64).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "idempotency keys expired"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "expiring idempotency keys failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
 }

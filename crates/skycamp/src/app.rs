@@ -97,6 +97,7 @@ pub struct Settings {
     /// The clock every service reads; tests move it forward.
     pub clock: Clock,
     pub breaker: skycamp_reservation::payment_client::BreakerConfig,
+    pub idempotency_retention: Duration,
 }
 
 impl Settings {
@@ -118,6 +119,7 @@ impl Settings {
             notification: skycamp_notification::Config::default(),
             clock: Clock::system(),
             breaker: skycamp_reservation::payment_client::BreakerConfig::default(),
+            idempotency_retention: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -219,6 +221,7 @@ async fn build(
                 max_nights: settings.max_nights,
                 clock: settings.clock.clone(),
                 breaker: settings.breaker,
+                idempotency_retention: settings.idempotency_retention,
             };
             skycamp_reservation::start(ctx()?, config).await
         }

@@ -113,6 +113,9 @@ struct Common {
     /// How long the breaker stays open before probing, in milliseconds.
     #[arg(long, env = "SKYCAMP_BREAKER_OPEN_MS", default_value_t = 5_000)]
     breaker_open_ms: u64,
+    /// How long Idempotency-Keys are kept, in hours (at least 24).
+    #[arg(long, env = "SKYCAMP_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(24..=24 * 365))]
+    idempotency_retention_hours: u64,
     /// Deliver customer messages as JSON POSTs to this URL (default: to the log).
     #[arg(long, env = "SKYCAMP_NOTIFY_WEBHOOK_URL")]
     notify_webhook_url: Option<String>,
@@ -141,6 +144,7 @@ impl Common {
             per_review: self.mileage_per_review,
         };
         s.notification.webhook_url = self.notify_webhook_url.clone();
+        s.idempotency_retention = Duration::from_secs(self.idempotency_retention_hours * 3600);
         s.breaker = skycamp_reservation::payment_client::BreakerConfig {
             failure_rate: self.breaker_failure_rate,
             window: self.breaker_window as usize,

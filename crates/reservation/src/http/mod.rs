@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use skycamp_platform::clock::Clock;
 use skycamp_platform::http::{ApiError, Json};
+use skycamp_platform::idempotency::{self, Keys};
 
 use crate::domain::Invalid;
 use crate::payment_client::{BreakerStatus, PaymentClient};
@@ -27,12 +28,14 @@ pub struct AppState {
     pub max_nights: i64,
 }
 
-/// Routes under `/reservations`, `/flightStatuses` and `/campsiteStatuses`.
-pub fn router(state: AppState) -> Router {
+/// Routes under `/reservations`, `/flightStatuses` and `/campsiteStatuses`. Booking and
+/// cancelling honour `Idempotency-Key`.
+pub fn router(state: AppState, keys: Keys) -> Router {
+    let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
     Router::new()
-        .route("/reservations", get(view::list).post(book::place_or_cancel))
+        .route("/reservations", get(view::list).post(book::place_or_cancel).layer(idempotent.clone()))
         .route("/reservations/{id}", get(view::one))
-        .route("/reservations/{id}/cancel", post(cancel::cancel))
+        .route("/reservations/{id}/cancel", post(cancel::cancel).layer(idempotent))
         .route("/reservations/{id}/timeline", get(view::timeline))
         .route("/flightStatuses", get(flight_statuses::list))
         .route("/flightStatuses/{flight_id}", get(flight_statuses::one))

@@ -5,6 +5,7 @@ mod breaker;
 mod camping;
 mod camping_race;
 mod e2e;
+mod idempotency;
 mod race;
 mod reconcile;
 mod redelivery;
