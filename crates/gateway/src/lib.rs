@@ -1,6 +1,7 @@
 //! The gateway: the one door from outside. Routes each path prefix to the service that owns it,
 //! passes a request id (`x-request-id`, made here if the client sent none), and turns an
-//! unreachable service into a problem answer instead of a hang.
+//! unreachable service into a problem answer instead of a hang. Under overload it answers at once:
+//! 503 beyond a number of requests in flight, 429 beyond a per-client rate (see [`Limits`]).
 //!
 //! | prefix | service |
 //! |---|---|
@@ -16,13 +17,19 @@
 
 use std::time::Duration;
 
+use axum::BoxError;
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use skycamp_platform::http::{ApiError, MAX_BODY_BYTES};
+use tower::ServiceBuilder;
+use tower_governor::GovernorLayer;
+use tower_governor::errors::GovernorError;
+use tower_governor::governor::GovernorConfigBuilder;
 
 /// Where the services are.
 #[derive(Debug, Clone)]
@@ -42,6 +49,25 @@ pub struct Config {
     pub upstreams: Upstreams,
     /// How long one proxied request may take (`SKYCAMP_GATEWAY_TIMEOUT_MS`).
     pub timeout: Duration,
+    pub limits: Limits,
+}
+
+/// Overload protection: beyond these the gateway answers at once instead of queueing.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Proxied requests in flight at once; more get 503 (`SKYCAMP_GATEWAY_MAX_IN_FLIGHT`).
+    pub max_in_flight: usize,
+    /// Sustained requests per second per client IP; more get 429. 0 turns the limit off
+    /// (`SKYCAMP_GATEWAY_RATE_PER_CLIENT`).
+    pub per_client_per_second: u32,
+    /// Requests a client may send in a burst above its rate (`SKYCAMP_GATEWAY_RATE_BURST`).
+    pub burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_in_flight: 1024, per_client_per_second: 0, burst: 100 }
+    }
 }
 
 #[derive(Clone)]
@@ -50,10 +76,40 @@ struct Proxy {
     upstreams: Upstreams,
 }
 
-/// The gateway's routes: everything not its own is proxied.
+/// The gateway's routes: everything not its own is proxied, behind the overload limits.
 pub fn router(config: Config) -> anyhow::Result<Router> {
     let http = reqwest::Client::builder().timeout(config.timeout).pool_max_idle_per_host(64).build()?;
-    Ok(Router::new().route("/{*path}", any(forward)).with_state(Proxy { http, upstreams: config.upstreams }))
+    let proxy = Router::new().route("/{*path}", any(forward)).with_state(Proxy { http, upstreams: config.upstreams });
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            ApiError::unavailable("the gateway is at capacity, try again shortly", 1)
+        }))
+        .load_shed()
+        .concurrency_limit(config.limits.max_in_flight.max(1));
+    let proxy = proxy.layer(shed);
+    if config.limits.per_client_per_second == 0 {
+        return Ok(proxy);
+    }
+    let period = Duration::from_secs(1) / config.limits.per_client_per_second;
+    let rate = GovernorConfigBuilder::default()
+        .period(period)
+        .burst_size(config.limits.burst.max(1))
+        .finish()
+        .ok_or_else(|| anyhow::anyhow!("invalid gateway rate limit"))?;
+    Ok(proxy.layer(GovernorLayer::new(rate).error_handler(too_many)))
+}
+
+/// The rate limiter's answer, as a problem document.
+fn too_many(e: GovernorError) -> Response {
+    match e {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests from this client, slow down")
+                .into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait_time.max(1)));
+            r
+        }
+        other => ApiError::internal(&anyhow::anyhow!("rate limiter: {other}")).into_response(),
+    }
 }
 
 /// The upstream base URL and path for a request path, or None when no service owns it.
@@ -170,5 +226,80 @@ mod tests {
         assert_eq!(route(&u, "/admin"), None);
         assert_eq!(route(&u, "/flightsX"), None);
         assert_eq!(route(&u, "/"), None);
+    }
+}
+
+#[cfg(test)]
+mod overload_tests {
+    use super::*;
+
+    /// A gateway whose every upstream is a fake service that answers after `delay`.
+    async fn gateway_in_front_of_a_slow_service(limits: Limits, delay: Duration) -> String {
+        let slow = Router::new().route(
+            "/{*path}",
+            any(move || async move {
+                tokio::time::sleep(delay).await;
+                axum::Json(serde_json::json!([]))
+            }),
+        );
+        let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", upstream.local_addr().unwrap());
+        tokio::spawn(skycamp_platform::http::serve(upstream, slow, Default::default()));
+        let u = |_: &str| url.clone();
+        let upstreams = Upstreams {
+            flight: u("f"),
+            reservation: u("r"),
+            payment: u("p"),
+            campsite: u("c"),
+            mileage: u("m"),
+            notification: u("n"),
+            review: u("v"),
+        };
+        let gateway = router(Config { upstreams, timeout: Duration::from_secs(10), limits }).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gw = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(skycamp_platform::http::serve(listener, gateway, Default::default()));
+        gw
+    }
+
+    async fn statuses(gw: &str, n: usize) -> Vec<(u16, String, Option<String>)> {
+        let http = reqwest::Client::new();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (http, url) = (http.clone(), format!("{gw}/flightStatuses"));
+            set.spawn(async move {
+                let r = http.get(url).send().await.unwrap();
+                let ctype = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                (r.status().as_u16(), ctype, retry)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            out.push(r.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn beyond_the_in_flight_limit_requests_get_503_at_once_instead_of_queueing() {
+        let limits = Limits { max_in_flight: 2, per_client_per_second: 0, burst: 1 };
+        let gw = gateway_in_front_of_a_slow_service(limits, Duration::from_millis(500)).await;
+        let answers = statuses(&gw, 8).await;
+        let ok = answers.iter().filter(|a| a.0 == 200).count();
+        let shed: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+        assert_eq!((ok, shed.len()), (2, 6), "{answers:?}");
+        assert!(shed.iter().all(|a| a.1 == "application/problem+json" && a.2.as_deref() == Some("1")));
+    }
+
+    #[tokio::test]
+    async fn beyond_a_clients_rate_requests_get_429_with_retry_after() {
+        let limits = Limits { max_in_flight: 100, per_client_per_second: 1, burst: 3 };
+        let gw = gateway_in_front_of_a_slow_service(limits, Duration::ZERO).await;
+        let answers = statuses(&gw, 6).await;
+        let limited: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+        assert_eq!(answers.iter().filter(|a| a.0 == 200).count(), 3, "the burst passes: {answers:?}");
+        assert_eq!(limited.len(), 3);
+        assert!(limited.iter().all(|a| a.1 == "application/problem+json" && a.2.is_some()));
     }
 }

@@ -269,6 +269,8 @@ pub fn finish(router: Router, health: Health) -> Router {
 
 /// Serves `app` on `listener` until `shutdown`, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    // Peer addresses are kept for per-client limits (the gateway's rate limiter).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }
 

@@ -98,6 +98,7 @@ pub struct Settings {
     pub clock: Clock,
     pub breaker: skycamp_reservation::payment_client::BreakerConfig,
     pub idempotency_retention: Duration,
+    pub gateway_limits: skycamp_gateway::Limits,
 }
 
 impl Settings {
@@ -120,6 +121,7 @@ impl Settings {
             clock: Clock::system(),
             breaker: skycamp_reservation::payment_client::BreakerConfig::default(),
             idempotency_retention: Duration::from_secs(24 * 3600),
+            gateway_limits: skycamp_gateway::Limits::default(),
         }
     }
 
@@ -240,6 +242,7 @@ async fn build(
                 review: url(Service::Review),
             },
             timeout: settings.gateway_timeout,
+            limits: settings.gateway_limits,
         }),
     }
 }

@@ -113,6 +113,15 @@ struct Common {
     /// How long the breaker stays open before probing, in milliseconds.
     #[arg(long, env = "SKYCAMP_BREAKER_OPEN_MS", default_value_t = 5_000)]
     breaker_open_ms: u64,
+    /// Proxied requests the gateway lets in flight at once; more get 503 at once.
+    #[arg(long, env = "SKYCAMP_GATEWAY_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    gateway_max_in_flight: u64,
+    /// Requests per second each client IP may sustain at the gateway (0: no limit); more get 429.
+    #[arg(long, env = "SKYCAMP_GATEWAY_RATE_PER_CLIENT", default_value_t = 0)]
+    gateway_rate_per_client: u32,
+    /// Requests a client may send at once above its rate.
+    #[arg(long, env = "SKYCAMP_GATEWAY_RATE_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    gateway_rate_burst: u32,
     /// How long Idempotency-Keys are kept, in hours (at least 24).
     #[arg(long, env = "SKYCAMP_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(24..=24 * 365))]
     idempotency_retention_hours: u64,
@@ -144,6 +153,11 @@ impl Common {
             per_review: self.mileage_per_review,
         };
         s.notification.webhook_url = self.notify_webhook_url.clone();
+        s.gateway_limits = skycamp_gateway::Limits {
+            max_in_flight: self.gateway_max_in_flight as usize,
+            per_client_per_second: self.gateway_rate_per_client,
+            burst: self.gateway_rate_burst,
+        };
         s.idempotency_retention = Duration::from_secs(self.idempotency_retention_hours * 3600);
         s.breaker = skycamp_reservation::payment_client::BreakerConfig {
             failure_rate: self.breaker_failure_rate,
