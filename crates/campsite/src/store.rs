@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    skycamp_platform::deadletter::MIGRATION,
 ];
 
 const SELECT: &str = "SELECT id, name, location, description, price_per_night, capacity, amenities, deleted, version, created_at, updated_at FROM campsites";

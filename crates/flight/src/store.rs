@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    skycamp_platform::deadletter::MIGRATION,
 ];
 
 const COLUMNS: &str = "id, flight_name, destination, price, seat, seats_held, deleted, version, created_at, updated_at";

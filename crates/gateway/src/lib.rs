@@ -13,6 +13,7 @@
 //! | `/mileages` | mileage |
 //! | `/messages` | notification |
 //! | `/reviews` | review |
+//! | `/deadLetters/{service}/…` | that service's `/deadLetters/…` |
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -126,8 +127,26 @@ fn route<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> 
         "reviews" => Some((&upstreams.review, path.to_owned())),
         "payments" => Some((&upstreams.payment, path.to_owned())),
         "pays" => Some((&upstreams.payment, path.replacen("/pays", "/payments", 1))),
+        "deadLetters" => dead_letters(upstreams, path),
         _ => None,
     }
+}
+
+/// `/deadLetters/{service}/…` goes to that service's `/deadLetters/…`.
+fn dead_letters<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> {
+    let mut parts = path.trim_start_matches('/').splitn(3, '/');
+    let (_, service, rest) = (parts.next(), parts.next()?, parts.next());
+    let base = match service {
+        "flight" => &upstreams.flight,
+        "reservation" => &upstreams.reservation,
+        "payment" => &upstreams.payment,
+        "campsite" => &upstreams.campsite,
+        "mileage" => &upstreams.mileage,
+        "notification" => &upstreams.notification,
+        "review" => &upstreams.review,
+        _ => return None,
+    };
+    Some((base, rest.map_or_else(|| "/deadLetters".to_owned(), |r| format!("/deadLetters/{r}"))))
 }
 
 /// Headers that describe one connection, not the message; never forwarded.
@@ -218,6 +237,15 @@ mod tests {
     #[test]
     fn the_seeds_pays_route_is_rewritten_to_payments() {
         assert_eq!(route(&upstreams(), "/pays/2"), Some(("P", "/payments/2".into())));
+    }
+
+    #[test]
+    fn dead_letters_are_reached_per_service() {
+        let u = upstreams();
+        assert_eq!(route(&u, "/deadLetters/mileage"), Some(("M", "/deadLetters".into())));
+        assert_eq!(route(&u, "/deadLetters/flight/3/replay"), Some(("F", "/deadLetters/3/replay".into())));
+        assert_eq!(route(&u, "/deadLetters/gateway"), None);
+        assert_eq!(route(&u, "/deadLetters"), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    skycamp_platform::deadletter::MIGRATION,
 ];
 
 /// Why points change.

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    skycamp_platform::deadletter::MIGRATION,
 ];
 
 /// A message as the API shows it.

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    skycamp_platform::deadletter::MIGRATION,
 ];
 
 const SELECT: &str = "SELECT id, reservation_id, phone, amount, status, reason, created_at, updated_at FROM payments";

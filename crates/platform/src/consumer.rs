@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
 
+use crate::deadletter::DeadLetters;
 use crate::events::{Delivery, Envelope, Transport};
 
 /// Applies one event. Must be idempotent (use [`crate::inbox::claim`] in the effect's transaction).
@@ -17,14 +18,20 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()>;
 }
 
-/// Consumes `topics` as `group` until `shutdown`, retrying each failing event with backoff.
-pub async fn run(
-    transport: Arc<dyn Transport>,
-    group: &'static str,
-    topics: &'static [&'static str],
-    handler: Arc<dyn Handler>,
-    shutdown: CancellationToken,
-) {
+/// How a consumer group runs.
+pub struct Consumer {
+    pub group: &'static str,
+    pub topics: &'static [&'static str],
+    pub handler: Arc<dyn Handler>,
+    /// Failures of one event before it is parked.
+    pub max_attempts: u32,
+    pub dead_letters: DeadLetters,
+}
+
+/// Consumes until `shutdown`, retrying each failing event with backoff and parking it after
+/// `max_attempts` failures.
+pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: CancellationToken) {
+    let (group, topics) = (consumer.group, consumer.topics);
     let mut subscription = loop {
         match transport.subscribe(group, topics).await {
             Ok(s) => break s,
@@ -53,7 +60,7 @@ pub async fn run(
         };
         let mut handled = None;
         for delivery in &batch {
-            if !handle_until_done(group, handler.as_ref(), delivery, &shutdown).await {
+            if !handle_or_park(&consumer, delivery, &shutdown).await {
                 break;
             }
             handled = Some(delivery);
@@ -68,8 +75,9 @@ pub async fn run(
     }
 }
 
-/// Returns false when shutdown interrupted the retries.
-async fn handle_until_done(group: &str, handler: &dyn Handler, d: &Delivery, shutdown: &CancellationToken) -> bool {
+/// Handles `d`, retrying with backoff; parks it after `max_attempts` failures. Returns false
+/// when shutdown interrupted (the event is then delivered again at the next start).
+async fn handle_or_park(c: &Consumer, d: &Delivery, shutdown: &CancellationToken) -> bool {
     let mut backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(50))
         .with_max_delay(Duration::from_secs(5))
@@ -77,16 +85,29 @@ async fn handle_until_done(group: &str, handler: &dyn Handler, d: &Delivery, shu
         .with_jitter()
         .build();
     let event = &d.record.envelope;
+    let group = c.group;
+    let mut attempts = 0;
     loop {
-        match handler.handle(event).await {
+        let error = match c.handler.handle(event).await {
             Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(group, event_id = %event.id, event_type = %event.kind, error = %format!("{e:#}"), "event handling failed; retrying");
-                let delay = backoff.next().unwrap_or(Duration::from_secs(5));
-                if sleep_or_cancel(delay, shutdown).await {
-                    return false;
+            Err(e) => format!("{e:#}"),
+        };
+        attempts += 1;
+        if attempts >= c.max_attempts {
+            match c.dead_letters.park(group, &d.record, &error, attempts).await {
+                Ok(()) => {
+                    tracing::error!(group, event_id = %event.id, event_type = %event.kind, %error, attempts, "event parked as a dead letter");
+                    return true;
                 }
+                // Parking failed too (database down): keep retrying rather than lose the event.
+                Err(e) => tracing::warn!(group, error = %format!("{e:#}"), "could not park a dead letter"),
             }
+        } else {
+            tracing::warn!(group, event_id = %event.id, event_type = %event.kind, %error, attempts, "event handling failed; retrying");
+        }
+        let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+        if sleep_or_cancel(delay, shutdown).await {
+            return false;
         }
     }
 }

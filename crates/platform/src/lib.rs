@@ -2,6 +2,7 @@
 //!
 //! - [`clock`]: "now" and "today", adjustable in tests.
 //! - [`db`]: one SQL code path over SQLite and PostgreSQL (sqlx `Any`), migrations, write transactions.
+//! - [`deadletter`]: events a consumer keeps failing on, parked, listed and replayed.
 //! - [`events`]: the CloudEvents envelope and the small [`events::Transport`] trait.
 //! - [`eventlog`]: the embedded durable event log (a SQLite file several processes can share).
 //! - [`outbox`] / [`inbox`]: state change and event in one transaction; handled ids recorded with the effect.
@@ -15,6 +16,7 @@
 pub mod clock;
 pub mod consumer;
 pub mod db;
+pub mod deadletter;
 pub mod eventlog;
 pub mod events;
 pub mod http;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::consumer::{self, Handler};
+use crate::consumer::{self, Consumer, Handler};
 use crate::db::Db;
+use crate::deadletter::DeadLetters;
 use crate::events::Transport;
 use crate::outbox::{Relay, Waker};
 
@@ -20,6 +21,10 @@ pub struct Context {
     pub tasks: TaskTracker,
     /// Cancelled when workers should stop (after the HTTP server has drained).
     pub shutdown: CancellationToken,
+    /// Where this service's consumers park events they keep failing on.
+    pub dead_letters: DeadLetters,
+    /// Failures of one event before it is parked (`SKYCAMP_CONSUMER_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
 }
 
 impl Context {
@@ -31,9 +36,16 @@ impl Context {
         waker
     }
 
-    /// Starts a consumer group on `topics`.
+    /// Starts a consumer group on `topics`; its dead letters can be replayed through `handler`.
     pub fn spawn_consumer(&self, group: &'static str, topics: &'static [&'static str], handler: Arc<dyn Handler>) {
-        let run = consumer::run(self.transport.clone(), group, topics, handler, self.shutdown.clone());
-        self.tasks.spawn(run);
+        self.dead_letters.register(group, handler.clone());
+        let consumer = Consumer {
+            group,
+            topics,
+            handler,
+            max_attempts: self.max_attempts,
+            dead_letters: self.dead_letters.clone(),
+        };
+        self.tasks.spawn(consumer::run(self.transport.clone(), consumer, self.shutdown.clone()));
     }
 }

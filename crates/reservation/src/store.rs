@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    skycamp_platform::deadletter::MIGRATION,
     skycamp_platform::idempotency::MIGRATION,
 ];
 

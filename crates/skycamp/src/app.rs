@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use skycamp_platform::clock::Clock;
+use skycamp_platform::deadletter::DeadLetters;
 use skycamp_platform::eventlog::EventLog;
 use skycamp_platform::http::{Health, finish, serve};
 use skycamp_platform::service::Context;
@@ -99,6 +100,8 @@ pub struct Settings {
     pub breaker: skycamp_reservation::payment_client::BreakerConfig,
     pub idempotency_retention: Duration,
     pub gateway_limits: skycamp_gateway::Limits,
+    /// Failures of one event before a consumer parks it as a dead letter.
+    pub consumer_max_attempts: u32,
 }
 
 impl Settings {
@@ -122,6 +125,7 @@ impl Settings {
             breaker: skycamp_reservation::payment_client::BreakerConfig::default(),
             idempotency_retention: Duration::from_secs(24 * 3600),
             gateway_limits: skycamp_gateway::Limits::default(),
+            consumer_max_attempts: 10,
         }
     }
 
@@ -178,14 +182,19 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             _ => Some(open_db(settings, service).await?),
         };
         let ctx = db.clone().map(|db| Context {
+            dead_letters: DeadLetters::new(db.clone()),
+            max_attempts: settings.consumer_max_attempts,
             db,
             transport: transport.clone(),
             tasks: running.tasks.clone(),
             shutdown: running.worker_stop.clone(),
         });
-        let router = build(settings, service, ctx.as_ref(), &url)
+        let mut router = build(settings, service, ctx.as_ref(), &url)
             .await
             .with_context(|| format!("starting {}", service.name()))?;
+        if let Some(ctx) = &ctx {
+            router = router.merge(ctx.dead_letters.clone().routes());
+        }
         let health = Health::new(db.clone(), db.as_ref().map(|_| transport.clone()));
         running.health.push(health.clone());
         running.dbs.extend(db);

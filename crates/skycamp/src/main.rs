@@ -122,6 +122,9 @@ struct Common {
     /// Requests a client may send at once above its rate.
     #[arg(long, env = "SKYCAMP_GATEWAY_RATE_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     gateway_rate_burst: u32,
+    /// Failures of one event before a consumer parks it as a dead letter and goes on.
+    #[arg(long, env = "SKYCAMP_CONSUMER_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    consumer_max_attempts: u32,
     /// How long Idempotency-Keys are kept, in hours (at least 24).
     #[arg(long, env = "SKYCAMP_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(24..=24 * 365))]
     idempotency_retention_hours: u64,
@@ -158,6 +161,7 @@ impl Common {
             per_client_per_second: self.gateway_rate_per_client,
             burst: self.gateway_rate_burst,
         };
+        s.consumer_max_attempts = self.consumer_max_attempts;
         s.idempotency_retention = Duration::from_secs(self.idempotency_retention_hours * 3600);
         s.breaker = skycamp_reservation::payment_client::BreakerConfig {
             failure_rate: self.breaker_failure_rate,

@@ -4,6 +4,7 @@ mod bad_input;
 mod breaker;
 mod camping;
 mod camping_race;
+mod dead_letters;
 mod e2e;
 mod idempotency;
 mod race;
