@@ -22,7 +22,7 @@ impl ReservationEvents {
 impl Handler for ReservationEvents {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
         let placed = event.kind == ev::RESERVATION_PLACED;
-        if !placed && event.kind != ev::RESERVATION_CANCELLED {
+        if !placed && event.kind != ev::RESERVATION_CANCELLED && event.kind != ev::RESERVATION_REJECTED {
             return Ok(());
         }
         let r: ReservationEvent = event.payload()?;

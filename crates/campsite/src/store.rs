@@ -229,8 +229,20 @@ impl CampsiteStore {
             .map(ToString::to_string)
             .collect();
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, "campsite", event_id).await? || Self::hold_exists(&mut tx, req.reservation_id).await?
-        {
+        if !inbox::claim(&mut tx, "campsite", event_id).await? {
+            return Ok(HoldOutcome::Duplicate);
+        }
+        if let Some((status, reason)) = Self::hold_of(&mut tx, req.reservation_id).await? {
+            // Asked again (an operator's retry): answer again with the decision already made.
+            let kind = match status.as_str() {
+                "HELD" => ev::NIGHTS_RESERVED,
+                "REJECTED" => ev::NIGHTS_REJECTED,
+                _ => return self.waker.commit(tx).await.map(|()| HoldOutcome::Duplicate),
+            };
+            let data =
+                NightsDecided { reservation_id: req.reservation_id, campsite_id: req.campsite_id, nights, reason };
+            outbox::emit(&mut tx, topics::CAMPSITE, kind, reservation_subject(req.reservation_id), &data).await?;
+            self.waker.commit(tx).await?;
             return Ok(HoldOutcome::Duplicate);
         }
         let campsite = Self::get_in(&mut tx, req.campsite_id).await?;
@@ -381,6 +393,13 @@ impl CampsiteStore {
     pub async fn held_nights(&self) -> anyhow::Result<Vec<(i64, String, i64)>> {
         Ok(sqlx::query_as("SELECT campsite_id, night, reservation_id FROM campsite_nights ORDER BY campsite_id, night")
             .fetch_all(self.db.pool())
+            .await?)
+    }
+
+    async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<(String, Option<String>)>> {
+        Ok(sqlx::query_as("SELECT status, reason FROM night_holds WHERE reservation_id = $1")
+            .bind(reservation_id)
+            .fetch_optional(&mut **tx)
             .await?)
     }
 

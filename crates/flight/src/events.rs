@@ -22,7 +22,9 @@ impl ReservationEvents {
 impl Handler for ReservationEvents {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
         let is_placed = event.kind == ev::RESERVATION_PLACED;
-        if !is_placed && event.kind != ev::RESERVATION_CANCELLED {
+        // A rejected reservation releases too: an operator may give up on a booking whose hold
+        // arrives later.
+        if !is_placed && event.kind != ev::RESERVATION_CANCELLED && event.kind != ev::RESERVATION_REJECTED {
             return Ok(());
         }
         let r: ReservationEvent = event.payload()?;

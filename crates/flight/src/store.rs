@@ -179,7 +179,20 @@ impl FlightStore {
         count: i64,
     ) -> anyhow::Result<HoldOutcome> {
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, "flight", event_id).await? || Self::hold_exists(&mut tx, reservation_id).await? {
+        if !inbox::claim(&mut tx, "flight", event_id).await? {
+            return Ok(HoldOutcome::Duplicate);
+        }
+        if let Some((status, count, reason)) = Self::hold_of(&mut tx, reservation_id).await? {
+            // Asked again (an operator's retry): answer again with the decision already made.
+            let kind = match status.as_str() {
+                "HELD" => ev::SEATS_RESERVED,
+                "REJECTED" => ev::SEATS_REJECTED,
+                _ => return self.commit(tx).await.map(|()| HoldOutcome::Duplicate),
+            };
+            let flight = Self::get_in(&mut tx, flight_id).await?;
+            let data = SeatsDecided { reservation_id, flight_id, count, reason, flight: flight.as_ref().map(snapshot) };
+            self.emit(&mut tx, kind, reservation_subject(reservation_id), &data).await?;
+            self.commit(tx).await?;
             return Ok(HoldOutcome::Duplicate);
         }
         let now = time::now_rfc3339();
@@ -285,12 +298,11 @@ impl FlightStore {
             .await?)
     }
 
-    async fn hold_exists(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT reservation_id FROM seat_holds WHERE reservation_id = $1")
+    async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<(String, i64, Option<String>)>> {
+        Ok(sqlx::query_as("SELECT status, seat_count, reason FROM seat_holds WHERE reservation_id = $1")
             .bind(reservation_id)
             .fetch_optional(&mut **tx)
-            .await?;
-        Ok(found.is_some())
+            .await?)
     }
 
     async fn announce(&self, tx: &mut Tx, id: i64, kind: &str) -> anyhow::Result<Flight> {

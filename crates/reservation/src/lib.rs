@@ -39,6 +39,9 @@ pub struct Config {
     pub clock: Clock,
     /// The payment circuit breaker (`SKYCAMP_BREAKER_*`).
     pub breaker: payment_client::BreakerConfig,
+    /// How long a paid reservation may wait for its inventory answer before it counts as stuck
+    /// (`SKYCAMP_INVENTORY_DEADLINE_MS`).
+    pub inventory_deadline: Duration,
     /// How long `Idempotency-Key`s are kept (`SKYCAMP_IDEMPOTENCY_RETENTION_HOURS`, at least 24).
     pub idempotency_retention: Duration,
 }
@@ -60,7 +63,14 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     ctx.tasks.spawn(reconcile::run(store.clone(), payments.clone(), stale_after, every, ctx.shutdown.clone()));
     let keys = skycamp_platform::idempotency::Keys::new(ctx.db.clone());
     ctx.tasks.spawn(expire_keys(keys.clone(), config.idempotency_retention, ctx.shutdown.clone()));
-    let state = http::AppState { store, payments, clock: config.clock, max_nights: config.max_nights };
+    ctx.tasks.spawn(reconcile::watch_stuck(store.clone(), config.inventory_deadline, ctx.shutdown.clone()));
+    let state = http::AppState {
+        store,
+        payments,
+        clock: config.clock,
+        max_nights: config.max_nights,
+        inventory_deadline: config.inventory_deadline,
+    };
     Ok(http::router(state, keys))
 }
 

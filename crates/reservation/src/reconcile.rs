@@ -54,3 +54,24 @@ pub async fn reconcile_once(
     }
     Ok(settled)
 }
+
+/// Logs, every `deadline`, the reservations that have waited for their inventory answer longer
+/// than `deadline`, so nothing waits silently; operators act on them through
+/// `GET /reservations?stuck=true`, `POST /reservations/{id}/retry` and `…/compensate`.
+pub async fn watch_stuck(store: ReservationStore, deadline: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(deadline) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let cutoff = time::now_millis() - deadline.as_millis() as i64;
+        match store.stuck(cutoff, 1000).await {
+            Ok(stuck) if !stuck.is_empty() => {
+                let ids: Vec<i64> = stuck.iter().map(|r| r.id).collect();
+                tracing::error!(count = ids.len(), ?ids, "reservations stuck waiting for the inventory service");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "checking for stuck reservations failed"),
+        }
+    }
+}

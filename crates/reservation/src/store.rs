@@ -229,6 +229,29 @@ impl ReservationStore {
         rows.into_iter().map(to_reservation).collect()
     }
 
+    /// `PAID` reservations (waiting for the inventory answer) created before `created_before_ms`.
+    pub async fn stuck(&self, created_before_ms: i64, limit: i64) -> anyhow::Result<Vec<Reservation>> {
+        let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT} WHERE status = 'PAID' AND created_ms < $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(created_before_ms)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter().map(to_reservation).collect()
+    }
+
+    /// Publishes `ReservationPlaced` again for a reservation still waiting for its inventory
+    /// answer (an operator's retry); false when it is not waiting.
+    pub async fn ask_inventory_again(&self, id: i64) -> anyhow::Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let Some(r) = Self::get_in(&mut tx, id).await?.filter(|r| r.status == Status::Paid) else { return Ok(false) };
+        Self::add_step(&mut tx, id, "retried by operator", r.status, None).await?;
+        self.emit(&mut tx, &r, Outgoing::Placed).await?;
+        self.waker.commit(tx).await?;
+        Ok(true)
+    }
+
     /// `PENDING_PAYMENT` reservations created before `created_before_ms`.
     pub async fn stale_pending(&self, created_before_ms: i64) -> anyhow::Result<Vec<Reservation>> {
         let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(

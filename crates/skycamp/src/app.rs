@@ -102,6 +102,7 @@ pub struct Settings {
     pub gateway_limits: skycamp_gateway::Limits,
     /// Failures of one event before a consumer parks it as a dead letter.
     pub consumer_max_attempts: u32,
+    pub inventory_deadline: Duration,
 }
 
 impl Settings {
@@ -126,6 +127,7 @@ impl Settings {
             idempotency_retention: Duration::from_secs(24 * 3600),
             gateway_limits: skycamp_gateway::Limits::default(),
             consumer_max_attempts: 10,
+            inventory_deadline: Duration::from_secs(60),
         }
     }
 
@@ -233,6 +235,7 @@ async fn build(
                 clock: settings.clock.clone(),
                 breaker: settings.breaker,
                 idempotency_retention: settings.idempotency_retention,
+                inventory_deadline: settings.inventory_deadline,
             };
             skycamp_reservation::start(ctx()?, config).await
         }

@@ -125,6 +125,9 @@ struct Common {
     /// Failures of one event before a consumer parks it as a dead letter and goes on.
     #[arg(long, env = "SKYCAMP_CONSUMER_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     consumer_max_attempts: u32,
+    /// How long a paid reservation may wait for the flight or campsite service before it counts as stuck, in ms.
+    #[arg(long, env = "SKYCAMP_INVENTORY_DEADLINE_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    inventory_deadline_ms: u64,
     /// How long Idempotency-Keys are kept, in hours (at least 24).
     #[arg(long, env = "SKYCAMP_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(24..=24 * 365))]
     idempotency_retention_hours: u64,
@@ -162,6 +165,7 @@ impl Common {
             burst: self.gateway_rate_burst,
         };
         s.consumer_max_attempts = self.consumer_max_attempts;
+        s.inventory_deadline = Duration::from_millis(self.inventory_deadline_ms);
         s.idempotency_retention = Duration::from_secs(self.idempotency_retention_hours * 3600);
         s.breaker = skycamp_reservation::payment_client::BreakerConfig {
             failure_rate: self.breaker_failure_rate,

@@ -66,6 +66,10 @@ pub enum SagaInput {
     NightsRejected {
         reason: String,
     },
+    /// An operator gave up waiting for the inventory service; the payment is refunded.
+    Abandoned {
+        reason: String,
+    },
     /// The customer cancelled, and the payment has been refunded.
     CancelRequested,
     /// The payment was refunded on the payment side.
@@ -86,6 +90,7 @@ impl SagaInput {
             Self::NightsReserved => "nights reserved",
             Self::NightsRejected { .. } => "nights rejected",
             Self::CancelRequested => "cancelled by customer",
+            Self::Abandoned { .. } => "compensated by operator",
             Self::PaymentRefunded { .. } => "payment refunded",
         }
     }
@@ -96,6 +101,7 @@ impl SagaInput {
             | Self::PaymentUnavailable { reason }
             | Self::SeatsRejected { reason }
             | Self::NightsRejected { reason }
+            | Self::Abandoned { reason }
             | Self::PaymentRefunded { reason } => Some(reason.clone()),
             Self::CancelRequested => Some("cancelled by customer".into()),
             Self::PaymentApproved { .. } | Self::SeatsReserved | Self::NightsReserved => None,
@@ -131,7 +137,9 @@ pub fn decide(from: Status, input: &SagaInput) -> Transition {
             (S::Rejected, Outgoing::Rejected)
         }
         (S::Paid, I::SeatsReserved | I::NightsReserved) => (S::Confirmed, Outgoing::Confirmed),
-        (S::Paid, I::SeatsRejected { .. } | I::NightsRejected { .. }) => (S::Rejected, Outgoing::Rejected),
+        (S::Paid, I::SeatsRejected { .. } | I::NightsRejected { .. } | I::Abandoned { .. }) => {
+            (S::Rejected, Outgoing::Rejected)
+        }
         (S::Paid | S::Confirmed, I::CancelRequested | I::PaymentRefunded { .. }) => (S::Cancelled, Outgoing::Cancelled),
         _ => return Transition::Ignore,
     };
@@ -205,6 +213,13 @@ mod tests {
     }
 
     #[test]
+    fn an_operator_may_give_up_only_on_a_booking_still_waiting_for_inventory() {
+        assert_eq!(moves(S::Paid, I::Abandoned { reason: why("no answer") }), (S::Rejected, Outgoing::Rejected));
+        assert_eq!(decide(S::Confirmed, &I::Abandoned { reason: why("no answer") }), Transition::Ignore);
+        assert_eq!(decide(S::PendingPayment, &I::Abandoned { reason: why("no answer") }), Transition::Ignore);
+    }
+
+    #[test]
     fn cancelling_a_paid_or_confirmed_booking_cancels_it() {
         assert_eq!(moves(S::Paid, I::CancelRequested), (S::Cancelled, Outgoing::Cancelled));
         assert_eq!(moves(S::Confirmed, I::CancelRequested), (S::Cancelled, Outgoing::Cancelled));
@@ -230,6 +245,7 @@ mod tests {
             I::NightsReserved,
             I::NightsRejected { reason: why("x") },
             I::CancelRequested,
+            I::Abandoned { reason: why("x") },
             I::PaymentRefunded { reason: why("x") },
         ];
         for from in [S::Rejected, S::Cancelled] {

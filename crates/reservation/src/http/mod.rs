@@ -5,6 +5,7 @@ mod book;
 mod campsite_statuses;
 mod cancel;
 mod flight_statuses;
+mod stuck;
 mod view;
 
 use axum::Router;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Longest stay a campsite booking may have.
     pub max_nights: i64,
+    /// How long a paid reservation may wait for its inventory answer before it counts as stuck.
+    pub inventory_deadline: std::time::Duration,
 }
 
 /// Routes under `/reservations`, `/flightStatuses` and `/campsiteStatuses`. Booking and
@@ -37,6 +40,8 @@ pub fn router(state: AppState, keys: Keys) -> Router {
         .route("/reservations/{id}", get(view::one))
         .route("/reservations/{id}/cancel", post(cancel::cancel).layer(idempotent))
         .route("/reservations/{id}/timeline", get(view::timeline))
+        .route("/reservations/{id}/retry", post(stuck::retry))
+        .route("/reservations/{id}/compensate", post(stuck::compensate))
         .route("/flightStatuses", get(flight_statuses::list))
         .route("/flightStatuses/{flight_id}", get(flight_statuses::one))
         .route("/campsiteStatuses", get(campsite_statuses::list))

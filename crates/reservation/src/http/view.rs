@@ -96,6 +96,8 @@ pub struct ListQuery {
     phone: Option<String>,
     status: Option<String>,
     limit: Option<i64>,
+    /// Only reservations that have waited for the inventory answer past the deadline.
+    stuck: Option<bool>,
 }
 
 pub async fn list(
@@ -110,6 +112,11 @@ pub async fn list(
         })?),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    if q.stuck == Some(true) {
+        let cutoff = skycamp_platform::time::now_millis() - state.inventory_deadline.as_millis() as i64;
+        let stuck = state.store.stuck(cutoff, limit).await?;
+        return Ok(Json(stuck.into_iter().map(ReservationView::from).collect()));
+    }
     let found = state.store.list(phone.as_ref().map(Phone::as_str), status, limit).await?;
     Ok(Json(found.into_iter().map(ReservationView::from).collect()))
 }

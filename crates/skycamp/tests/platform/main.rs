@@ -12,4 +12,5 @@ mod reconcile;
 mod redelivery;
 mod restart;
 mod seed_httpie;
+mod stuck;
 mod support;

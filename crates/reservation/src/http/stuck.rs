@@ -1,0 +1,40 @@
+//! Operator actions on a reservation stuck waiting for its inventory answer
+//! (`GET /reservations?stuck=true` lists them): ask the inventory service again, or give up and
+//! compensate (reject, refund; inventory releases anything it holds for it later).
+
+use axum::extract::State;
+use skycamp_platform::http::{ApiError, Json, Path};
+
+use super::AppState;
+use super::view::{ReservationView, found};
+use crate::domain::SagaInput;
+use crate::store::Applied;
+
+/// `POST /reservations/{id}/retry`: publish `ReservationPlaced` again.
+pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<ReservationView>, ApiError> {
+    if !state.store.ask_inventory_again(id).await? {
+        let r = found(&state, id).await?;
+        return Err(ApiError::conflict(format!(
+            "reservation {id} is {}, not waiting for inventory",
+            r.status.as_str()
+        )));
+    }
+    tracing::warn!(reservation_id = id, "operator asked the inventory service again");
+    Ok(Json(found(&state, id).await?.into()))
+}
+
+/// `POST /reservations/{id}/compensate`: give up on the inventory answer; reject and refund.
+pub async fn compensate(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<ReservationView>, ApiError> {
+    let input =
+        SagaInput::Abandoned { reason: "no answer from the inventory service; compensated by an operator".into() };
+    match state.store.apply(id, &input, None).await? {
+        Applied::Moved(r) => {
+            tracing::warn!(reservation_id = id, "operator compensated a stuck reservation");
+            Ok(Json(r.into()))
+        }
+        Applied::Ignored(r) => {
+            Err(ApiError::conflict(format!("reservation {id} is {}, not waiting for inventory", r.status.as_str())))
+        }
+        Applied::Duplicate | Applied::Missing => Err(ApiError::not_found(format!("reservation {id} not found"))),
+    }
+}
