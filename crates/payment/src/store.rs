@@ -63,8 +63,13 @@ impl PaymentStore {
         Ok(row.map(to_payment))
     }
 
-    /// Payments, newest first, optionally only a reservation's.
-    pub async fn list(&self, reservation_id: Option<i64>, limit: i64) -> anyhow::Result<Vec<Payment>> {
+    /// Payments, newest first (ids below `before`, if given), optionally only a reservation's.
+    pub async fn list(
+        &self,
+        reservation_id: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Payment>> {
         let rows: Vec<Row> = match reservation_id {
             Some(rid) => {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE reservation_id = $1")))
@@ -73,7 +78,8 @@ impl PaymentStore {
                     .await?
             }
             None => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY id DESC LIMIT $1")))
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id < $1 ORDER BY id DESC LIMIT $2")))
+                    .bind(before.unwrap_or(i64::MAX))
                     .bind(limit)
                     .fetch_all(self.db.pool())
                     .await?

@@ -211,18 +211,22 @@ impl ReservationStore {
         row.map(to_reservation).transpose()
     }
 
-    /// Reservations newest first, optionally one customer's and/or in one status.
+    /// Reservations newest first (ids below `before`, if given), optionally one customer's and/or
+    /// in one status.
     pub async fn list(
         &self,
         phone: Option<&str>,
         status: Option<Status>,
+        before: Option<i64>,
         limit: i64,
     ) -> anyhow::Result<Vec<Reservation>> {
-        let sql =
-            format!("{SELECT} WHERE ($1 = '' OR phone = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3");
+        let sql = format!(
+            "{SELECT} WHERE ($1 = '' OR phone = $1) AND ($2 = '' OR status = $2) AND id < $3 ORDER BY id DESC LIMIT $4"
+        );
         let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(sql))
             .bind(phone.unwrap_or(""))
             .bind(status.map_or("", Status::as_str))
+            .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(self.db.pool())
             .await?;

@@ -2,8 +2,10 @@
 //! settings, plus the benchmark. `main.rs` only parses the command line.
 //!
 //! - [`app`]: starts some or all services in this process and stops them cleanly.
+//! - [`audit`]: checks that services agree on seats, nights and money.
 //! - [`bench`]: measures bookings and reads through the gateway.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
 pub mod bench;

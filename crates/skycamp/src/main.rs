@@ -47,6 +47,8 @@ enum Command {
     },
     /// Measure bookings and reads through the gateway.
     Bench(skycamp::bench::BenchArgs),
+    /// Check that the services agree on seats, nights and money; exit 1 on any mismatch.
+    Audit(skycamp::audit::AuditArgs),
 }
 
 /// Options every service-running command takes.
@@ -216,5 +218,6 @@ async fn main() -> anyhow::Result<()> {
             running.run_until_signalled().await
         }
         Command::Bench(args) => skycamp::bench::run(args).await,
+        Command::Audit(args) => skycamp::audit::run(args).await,
     }
 }

@@ -14,6 +14,7 @@ use crate::store::CampsiteStore;
 pub fn router(store: CampsiteStore) -> Router {
     Router::new()
         .route("/campsites", get(list).post(register))
+        .route("/campsites/nights", get(nights))
         .route("/campsites/{id}", get(one).put(replace).patch(patch).delete(delete))
         .with_state(store)
 }
@@ -157,4 +158,23 @@ async fn patch(
 async fn delete(State(store): State<CampsiteStore>, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
     store.delete(id).await?.map_err(change_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A held night, for audits.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NightView {
+    campsite_id: i64,
+    night: String,
+    reservation_id: i64,
+}
+
+/// `GET /campsites/nights`: every night held, by reservation (for the reconciliation audit).
+async fn nights(State(store): State<CampsiteStore>) -> Result<Json<Vec<NightView>>, ApiError> {
+    let held = store.held_nights().await?;
+    Ok(Json(
+        held.into_iter()
+            .map(|(campsite_id, night, reservation_id)| NightView { campsite_id, night, reservation_id })
+            .collect(),
+    ))
 }

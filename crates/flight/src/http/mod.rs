@@ -15,6 +15,7 @@ use crate::store::FlightStore;
 pub fn router(store: FlightStore) -> Router {
     Router::new()
         .route("/flights", get(view::list).post(register::register))
+        .route("/flights/holds", get(view::holds))
         .route("/flights/{id}", get(view::one).put(change::replace).patch(change::patch).delete(change::delete))
         .with_state(store)
 }

@@ -53,3 +53,23 @@ pub async fn one(State(store): State<FlightStore>, Path(id): Path<i64>) -> Resul
         _ => Err(ApiError::not_found(format!("flight {id} not found"))),
     }
 }
+
+/// A seat hold, for audits.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldView {
+    reservation_id: i64,
+    flight_id: i64,
+    count: i64,
+}
+
+/// `GET /flights/holds`: every seat held, by reservation (for the reconciliation audit).
+pub async fn holds(State(store): State<FlightStore>) -> Result<Json<Vec<HoldView>>, ApiError> {
+    let holds = store.holds().await?;
+    Ok(Json(
+        holds
+            .into_iter()
+            .map(|(reservation_id, flight_id, count)| HoldView { reservation_id, flight_id, count })
+            .collect(),
+    ))
+}

@@ -98,6 +98,8 @@ pub struct ListQuery {
     limit: Option<i64>,
     /// Only reservations that have waited for the inventory answer past the deadline.
     stuck: Option<bool>,
+    /// Paging: only ids below this one.
+    before: Option<i64>,
 }
 
 pub async fn list(
@@ -117,7 +119,7 @@ pub async fn list(
         let stuck = state.store.stuck(cutoff, limit).await?;
         return Ok(Json(stuck.into_iter().map(ReservationView::from).collect()));
     }
-    let found = state.store.list(phone.as_ref().map(Phone::as_str), status, limit).await?;
+    let found = state.store.list(phone.as_ref().map(Phone::as_str), status, q.before, limit).await?;
     Ok(Json(found.into_iter().map(ReservationView::from).collect()))
 }
 

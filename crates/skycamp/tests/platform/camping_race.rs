@@ -65,4 +65,5 @@ async fn a_hundred_overlapping_bookings_never_hold_a_night_twice() {
     let booked: BTreeSet<String> =
         view["bookedNights"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect();
     assert_eq!(booked, held.iter().map(ToString::to_string).collect(), "the view shows exactly the winners' nights");
+    assert_eq!(skycamp::audit::audit(&app.gateway).await.unwrap().mismatches, []);
 }

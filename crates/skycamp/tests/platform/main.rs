@@ -1,5 +1,6 @@
 //! Integration tests of the whole platform, in one test binary so they compile once.
 
+mod audit;
 mod bad_input;
 mod breaker;
 mod camping;

@@ -37,4 +37,5 @@ async fn two_hundred_concurrent_bookings_on_ten_seats_confirm_exactly_ten() {
     assert_eq!(app.seats_left_at_flight_service(flight).await, 0);
     assert_eq!(app.seats_left_in_view(flight).await, 0);
     assert_eq!(app.flight_status(flight).await.unwrap()["status"], "SOLD_OUT");
+    assert_eq!(skycamp::audit::audit(&app.gateway).await.unwrap().mismatches, []);
 }

@@ -127,5 +127,6 @@ async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
         let payments = get(&http, format!("{gw}/payments?reservationId={}", r["id"])).await;
         assert!(payments.as_array().unwrap().len() <= 1, "one payment per reservation");
     }
+    assert_eq!(skycamp::audit::audit(&gw).await.unwrap().mismatches, [], "every service agrees after the crash");
     child.kill().await.unwrap();
 }
