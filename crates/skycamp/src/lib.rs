@@ -3,9 +3,11 @@
 //!
 //! - [`app`]: starts some or all services in this process and stops them cleanly.
 //! - [`audit`]: checks that services agree on seats, nights and money.
+//! - [`processes`]: `skycamp up --processes`, one OS process per service.
 //! - [`bench`]: measures bookings and reads through the gateway.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod audit;
 pub mod bench;
+pub mod processes;

@@ -18,7 +18,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every service in this process, each on its own port (the embedded default).
-    Up(Common),
+    Up {
+        /// Run each service as its own OS process instead, sharing the data dir.
+        #[arg(long)]
+        processes: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Run one service (what a container runs).
     Serve {
         service: Service,
@@ -139,6 +145,33 @@ struct Common {
 }
 
 impl Common {
+    /// The settings `serve_args` does not carry, for child processes.
+    fn passthrough(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("--log-level={}", self.log_level),
+            format!("--payment-decline-above={}", self.payment_decline_above),
+            format!("--payment-timeout-ms={}", self.payment_timeout_ms),
+            format!("--pending-timeout-ms={}", self.pending_timeout_ms),
+            format!("--gateway-timeout-ms={}", self.gateway_timeout_ms),
+            format!("--drain-ms={}", self.drain_ms),
+            format!("--max-nights={}", self.max_nights),
+            format!("--mileage-percent={}", self.mileage_percent),
+            format!("--mileage-per-review={}", self.mileage_per_review),
+            format!("--breaker-failure-rate={}", self.breaker_failure_rate),
+            format!("--breaker-window={}", self.breaker_window),
+            format!("--breaker-min-calls={}", self.breaker_min_calls),
+            format!("--breaker-open-ms={}", self.breaker_open_ms),
+            format!("--gateway-max-in-flight={}", self.gateway_max_in_flight),
+            format!("--gateway-rate-per-client={}", self.gateway_rate_per_client),
+            format!("--gateway-rate-burst={}", self.gateway_rate_burst),
+            format!("--consumer-max-attempts={}", self.consumer_max_attempts),
+            format!("--inventory-deadline-ms={}", self.inventory_deadline_ms),
+            format!("--idempotency-retention-hours={}", self.idempotency_retention_hours),
+        ];
+        args.extend(self.notify_webhook_url.iter().map(|u| format!("--notify-webhook-url={u}")));
+        args
+    }
+
     fn settings(&self) -> Settings {
         let mut s = Settings::new(self.data_dir.clone());
         s.bind = self.bind;
@@ -183,10 +216,16 @@ impl Common {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Up(common) => {
+        Command::Up { processes: false, common } => {
             skycamp_platform::telemetry::init(&common.log_level);
             let running = app::start(&common.settings(), &Service::ALL).await?;
             running.run_until_signalled().await
+        }
+        Command::Up { processes: true, common } => {
+            skycamp_platform::telemetry::init(&common.log_level);
+            let settings = common.settings();
+            let children = skycamp::processes::spawn_all(&settings, &common.passthrough())?;
+            skycamp::processes::supervise(children).await
         }
         Command::Serve {
             service,

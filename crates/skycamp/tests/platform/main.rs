@@ -5,6 +5,7 @@ mod bad_input;
 mod breaker;
 mod camping;
 mod camping_race;
+mod chaos;
 mod dead_letters;
 mod e2e;
 mod idempotency;

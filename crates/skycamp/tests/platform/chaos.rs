@@ -1,0 +1,234 @@
+//! The chaos suite: every service a separate OS process (`skycamp serve`), sharing one data dir,
+//! killed and restarted with real signals. Each scenario ends with the business invariants:
+//! every saga final, no overbooking, money equal to confirmed bookings (the auditor), and views
+//! converged.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use skycamp::app::{Service, Settings};
+use tokio::process::{Child, Command};
+
+use crate::support::{self, eventually};
+
+/// Every service as its own process.
+struct Cluster {
+    settings: Settings,
+    children: BTreeMap<Service, Child>,
+    gw: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::new(dir.path().to_path_buf());
+        for s in Service::ALL {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            settings.ports.insert(s, port);
+        }
+        let gw = format!("http://127.0.0.1:{}", settings.ports[&Service::Gateway]);
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let mut cluster = Self { settings, children: BTreeMap::new(), gw, http, _dir: dir };
+        for s in Service::ALL {
+            cluster.spawn(s);
+        }
+        for s in Service::ALL {
+            cluster.ready(s).await;
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, s: Service) {
+        let child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
+            .args(skycamp::processes::serve_args(&self.settings, s))
+            .args(["--log-level=warn", "--pending-timeout-ms=500", "--payment-timeout-ms=1000"])
+            .args([
+                "--breaker-window=3",
+                "--breaker-min-calls=3",
+                "--breaker-open-ms=500",
+                "--inventory-deadline-ms=60000",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.children.insert(s, child);
+    }
+
+    fn url(&self, s: Service) -> String {
+        format!("http://127.0.0.1:{}", self.settings.ports[&s])
+    }
+
+    async fn ready(&self, s: Service) {
+        let url = format!("{}/readyz", self.url(s));
+        eventually(&format!("{} ready", s.name()), || async {
+            self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+    }
+
+    /// SIGKILL: the process dies mid-whatever.
+    async fn kill(&mut self, s: Service) {
+        let mut child = self.children.remove(&s).unwrap();
+        child.kill().await.unwrap();
+    }
+
+    /// SIGTERM: the process drains and exits; returns whether it exited cleanly.
+    async fn term(&mut self, s: Service) -> bool {
+        let mut child = self.children.remove(&s).unwrap();
+        let pid = child.id().unwrap().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap().success()
+    }
+
+    async fn restart(&mut self, s: Service) {
+        self.spawn(s);
+        self.ready(s).await;
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http.get(format!("{}{path}", self.gw)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// One booking through the gateway; the status, or None when no answer came.
+    async fn book(&self, flight: i64, i: usize) -> (Option<u16>, Option<i64>) {
+        let body = json!({ "flightId": flight, "count": 1, "phone": format!("0108{i:07}") });
+        match self.http.post(format!("{}/reservations", self.gw)).json(&body).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let id = r.json::<Value>().await.ok().and_then(|b| b["id"].as_i64());
+                (Some(status), id)
+            }
+            Err(_) => (None, None),
+        }
+    }
+
+    /// Waits until every reservation is final, then checks seats and money with the auditor.
+    async fn assert_converged(&self, flight: i64, seats: i64) {
+        eventually("every saga final", || async {
+            let all = self.get("/reservations?limit=1000").await;
+            all.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| matches!(r["status"].as_str(), Some("CONFIRMED" | "REJECTED" | "CANCELLED")))
+        })
+        .await;
+        let all = self.get("/reservations?limit=1000").await;
+        let confirmed = all.as_array().unwrap().iter().filter(|r| r["status"] == "CONFIRMED").count() as i64;
+        assert!(confirmed <= seats, "no overbooking: {confirmed} confirmed on {seats} seats");
+        eventually("views converged", || async {
+            let f = self.get(&format!("/flights/{flight}")).await;
+            let v = self.get(&format!("/flightStatuses/{flight}")).await;
+            f["seatsLeft"] == seats - confirmed && v["seat"] == seats - confirmed
+        })
+        .await;
+        eventually("services agree on seats and money", || async {
+            skycamp::audit::audit(&self.gw).await.unwrap().mismatches.is_empty()
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn flight_service_killed_during_a_storm_bookings_still_answer_201_and_converge_after_restart() {
+    let mut c = Cluster::start().await;
+    let flight = support::register_flight(&c.http, &c.gw, "CHAOS1", 10_000, 20).await;
+
+    let pid = c.children[&Service::Flight].id().unwrap().to_string();
+    let storm = join_all((0..60).map(|i| {
+        let c = &c;
+        async move {
+            tokio::time::sleep(Duration::from_millis(i as u64 * 20)).await;
+            c.book(flight, i).await
+        }
+    }));
+    let (answers, ()) = tokio::join!(storm, async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Command::new("kill").args(["-KILL", &pid]).status().await.unwrap();
+    });
+    assert!(
+        answers.iter().all(|(status, _)| *status == Some(201)),
+        "100% answered 201 while the flight service was down: {answers:?}"
+    );
+    c.kill(Service::Flight).await;
+    let paid = c.get("/reservations?status=PAID&limit=1000").await;
+    assert!(!paid.as_array().unwrap().is_empty(), "bookings wait for the flight service");
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    c.restart(Service::Flight).await;
+    c.assert_converged(flight, 20).await;
+    let confirmed = c.get("/reservations?status=CONFIRMED&limit=1000").await;
+    assert_eq!(confirmed.as_array().unwrap().len(), 20, "all seats sold once the flight service is back");
+}
+
+#[tokio::test]
+async fn payment_stopped_opens_the_breaker_and_charges_nothing_and_restarted_closes_it() {
+    let mut c = Cluster::start().await;
+    let flight = support::register_flight(&c.http, &c.gw, "CHAOS2", 10_000, 50).await;
+    assert_eq!(c.book(flight, 0).await.0, Some(201));
+
+    assert!(c.term(Service::Payment).await, "SIGTERM: payment drains and exits 0");
+    for i in 1..=3 {
+        assert_eq!(c.book(flight, i).await.0, Some(503));
+    }
+    assert_eq!(c.get("/circuits").await[0]["state"], "OPEN");
+    let before = c.get("/reservations?limit=1000").await.as_array().unwrap().len();
+    for i in 4..=10 {
+        assert_eq!(c.book(flight, i).await.0, Some(503), "fail fast while open");
+    }
+    assert_eq!(
+        c.get("/reservations?limit=1000").await.as_array().unwrap().len(),
+        before,
+        "an open breaker writes nothing"
+    );
+
+    c.restart(Service::Payment).await;
+    let succeeded = std::sync::atomic::AtomicUsize::new(1);
+    eventually("bookings succeed again and the probes close the breaker", || async {
+        if c.book(flight, 99).await.0 == Some(201) {
+            succeeded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        c.get("/circuits").await[0]["state"] == "CLOSED"
+    })
+    .await;
+    c.assert_converged(flight, 50).await;
+    let charged = c.get("/payments?limit=1000").await;
+    let approved = charged.as_array().unwrap().iter().filter(|p| p["status"] == "APPROVED").count();
+    assert_eq!(approved, succeeded.into_inner(), "only the bookings answered 201 are charged");
+}
+
+#[tokio::test]
+async fn reservation_service_killed_mid_saga_repeatedly_leaves_no_orphan_charge_and_loses_no_booking() {
+    let mut c = Cluster::start().await;
+    let flight = support::register_flight(&c.http, &c.gw, "CHAOS3", 10_000, 30).await;
+    let mut accepted = Vec::new();
+    for round in 0..3 {
+        let storm = join_all((0..25).map(|i| {
+            let c = &c;
+            async move {
+                tokio::time::sleep(Duration::from_millis(i as u64 * 8)).await;
+                c.book(flight, round * 100 + i).await
+            }
+        }));
+        let pid = c.children[&Service::Reservation].id().unwrap().to_string();
+        let (answers, ()) = tokio::join!(storm, async {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            Command::new("kill").args(["-KILL", &pid]).status().await.unwrap();
+        });
+        accepted.extend(answers.iter().filter(|(s, _)| *s == Some(201)).filter_map(|(_, id)| *id));
+        c.kill(Service::Reservation).await;
+        c.restart(Service::Reservation).await;
+    }
+    c.assert_converged(flight, 30).await;
+    for id in accepted {
+        let r = c.get(&format!("/reservations/{id}")).await;
+        assert!(r["status"].is_string(), "booking {id} answered 201 is still there: {r}");
+    }
+}
