@@ -78,3 +78,24 @@ pub trait Subscription: Send {
     /// Records that `delivery` and everything before it in this subscription is handled.
     async fn commit(&mut self, delivery: &Delivery) -> anyhow::Result<()>;
 }
+
+/// A transport that misbehaves on purpose, for chaos tests: every batch is published twice, the
+/// first time in reverse order, so consumers see every event twice and some out of order.
+pub struct Faulty<T: Transport>(pub T);
+
+#[async_trait]
+impl<T: Transport> Transport for Faulty<T> {
+    async fn publish(&self, records: &[Record]) -> anyhow::Result<()> {
+        let reversed: Vec<Record> = records.iter().rev().cloned().collect();
+        self.0.publish(&reversed).await?;
+        self.0.publish(records).await
+    }
+
+    async fn subscribe(&self, group: &str, topics: &[&str]) -> anyhow::Result<Box<dyn Subscription>> {
+        self.0.subscribe(group, topics).await
+    }
+
+    async fn ping(&self) -> bool {
+        self.0.ping().await
+    }
+}

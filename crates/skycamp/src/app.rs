@@ -103,6 +103,8 @@ pub struct Settings {
     /// Failures of one event before a consumer parks it as a dead letter.
     pub consumer_max_attempts: u32,
     pub inventory_deadline: Duration,
+    /// Chaos testing only: publish every event twice, the first time out of order.
+    pub faulty_transport: bool,
 }
 
 impl Settings {
@@ -128,6 +130,7 @@ impl Settings {
             gateway_limits: skycamp_gateway::Limits::default(),
             consumer_max_attempts: 10,
             inventory_deadline: Duration::from_secs(60),
+            faulty_transport: false,
         }
     }
 
@@ -166,7 +169,11 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         None => settings.remote.get(&s).cloned().unwrap_or_default(),
     };
     let log = EventLog::open(&settings.data_dir).await.context("opening the event log")?;
-    let transport: Arc<dyn Transport> = Arc::new(log.clone());
+    let transport: Arc<dyn Transport> = if settings.faulty_transport {
+        Arc::new(skycamp_platform::events::Faulty(log.clone()))
+    } else {
+        Arc::new(log.clone())
+    };
     let mut running = Running {
         addrs: addrs.clone(),
         health: Vec::new(),

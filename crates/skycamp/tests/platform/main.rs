@@ -8,6 +8,7 @@ mod camping_race;
 mod chaos;
 mod dead_letters;
 mod e2e;
+mod faulty_transport;
 mod idempotency;
 mod race;
 mod reconcile;
