@@ -232,3 +232,101 @@ async fn reservation_service_killed_mid_saga_repeatedly_leaves_no_orphan_charge_
         assert!(r["status"].is_string(), "booking {id} answered 201 is still there: {r}");
     }
 }
+
+/// Sends `request` until it gets a 2xx, for at most 20 s; retrying is safe because it is a GET or
+/// carries an Idempotency-Key. Returns the final status and how many tries it took.
+async fn until_ok(request: impl Fn() -> reqwest::RequestBuilder) -> (u16, u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let status = request().send().await.map_or(0, |r| r.status().as_u16());
+        if (200..300).contains(&status) || std::time::Instant::now() > deadline {
+            return (status, tries);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_restart_of_every_service_under_load_fails_no_request() {
+    let mut c = Cluster::start().await;
+    let flight = support::register_flight(&c.http, &c.gw, "CHAOS4", 10_000, 500).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = tokio::task::JoinSet::new();
+    for worker in 0..4 {
+        let (http, gw, stop) = (c.http.clone(), c.gw.clone(), stop.clone());
+        load.spawn(async move {
+            let mut results = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                let key = format!("w{worker}-{n}");
+                let body = json!({ "flightId": flight, "count": 1, "phone": format!("0107{worker}{n:06}") });
+                let url = format!("{gw}/reservations");
+                results.push(until_ok(|| http.post(&url).header("idempotency-key", &key).json(&body)).await);
+                let url = format!("{gw}/flightStatuses");
+                results.push(until_ok(|| http.get(&url)).await);
+            }
+            results
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let order = [
+        Service::Payment,
+        Service::Flight,
+        Service::Campsite,
+        Service::Mileage,
+        Service::Notification,
+        Service::Review,
+        Service::Reservation,
+        Service::Gateway,
+    ];
+    for s in order {
+        assert!(c.term(s).await, "{} exits 0 on SIGTERM", s.name());
+        c.restart(s).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut requests = 0;
+    let mut retried = 0;
+    while let Some(results) = load.join_next().await {
+        for (status, tries) in results.unwrap() {
+            requests += 1;
+            retried += usize::from(tries > 1);
+            assert!((200..300).contains(&status), "a request failed for good ({status} after {tries} tries)");
+        }
+    }
+    assert!(requests > 20, "the load ran throughout ({requests} requests, {retried} retried)");
+    eprintln!("rolling restart: {requests} requests, {retried} needed a retry, none failed");
+    c.assert_converged(flight, 500).await;
+    let bookings = requests / 2;
+    let confirmed = c.get("/reservations?status=CONFIRMED&limit=1000").await.as_array().unwrap().len();
+    assert_eq!(confirmed, bookings, "each logical booking confirmed exactly once, retries included");
+}
+
+#[tokio::test]
+async fn on_sigterm_readyz_turns_503_while_the_service_still_answers_then_it_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
+        .args(["serve", "payment", "--log-level=warn", "--drain-ms=1500", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    eventually("ready", || async { http.get(url("/readyz")).send().await.is_ok_and(|r| r.status() == 200) }).await;
+    Command::new("kill").args(["-TERM", &child.id().unwrap().to_string()]).status().await.unwrap();
+    eventually("readyz says draining", || async {
+        http.get(url("/readyz")).send().await.is_ok_and(|r| r.status() == 503)
+    })
+    .await;
+    let still = http.get(url("/payments")).send().await.unwrap();
+    assert_eq!(still.status(), 200, "requests are still served while draining");
+    assert_eq!(http.get(url("/healthz")).send().await.unwrap().status(), 200, "alive while draining");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
