@@ -129,10 +129,12 @@ impl MileageStore {
     }
 
     async fn balance_in(tx: &mut Tx, customer: &str) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(SUM(points), 0) FROM mileage_entries WHERE customer = $1")
-            .bind(customer)
-            .fetch_one(&mut **tx)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM mileage_entries WHERE customer = $1",
+        )
+        .bind(customer)
+        .fetch_one(&mut **tx)
+        .await?)
     }
 
     /// A customer's balance and entries, newest first.

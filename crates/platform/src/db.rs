@@ -70,6 +70,36 @@ impl Db {
         Ok(Self { pool, dialect })
     }
 
+    /// Connects to PostgreSQL with every table in `schema` (created if missing), so several
+    /// services can share one database; a SQLite URL is one file for one service, as is.
+    pub async fn connect_in_schema(url: &str, schema: &'static str) -> anyhow::Result<Self> {
+        if Dialect::from_url(url)? == Dialect::Sqlite {
+            return Self::connect(url).await;
+        }
+        anyhow::ensure!(schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "bad schema name {schema:?}");
+        let setup = Self::connect(url).await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+            .execute(setup.pool())
+            .await
+            .with_context(|| format!("creating schema {schema}"))?;
+        setup.close().await;
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url).context("parsing database URL")?;
+        let pool = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(10)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(format!("SET search_path TO {schema}"))).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact(url)))?;
+        Ok(Self { pool, dialect: Dialect::Postgres })
+    }
+
     /// Opens (creating if needed) the SQLite file `name` in `dir`.
     pub async fn sqlite_in(dir: &std::path::Path, name: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

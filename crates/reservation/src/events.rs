@@ -94,18 +94,16 @@ impl Handler for SagaEvents {
 }
 
 impl SagaEvents {
-    /// A refund either completes a rejection/cancellation (a note) or, when the reservation still
-    /// stands, cancels it (the payment side refunded it).
+    /// A refund cancels the reservation if it still stands (a refund made on the payment side),
+    /// and is recorded either way, in one transaction with that decision.
     async fn payment_cancelled(&self, event: &Envelope) -> anyhow::Result<()> {
         let p: PaymentEvent = event.payload()?;
-        let standing = self.store.get(p.reservation_id).await?.is_some_and(|r| r.status.is_cancellable());
-        if !standing {
-            let detail = format!("{} KRW returned (payment {})", p.amount, p.payment_id);
-            return self.store.note(p.reservation_id, "payment refunded", Some(&detail), (SAGA, &event.id)).await;
-        }
-        let input = SagaInput::PaymentRefunded { reason: p.reason.unwrap_or_else(|| "payment refunded".into()) };
-        let applied = self.store.apply(p.reservation_id, &input, Some((SAGA, &event.id))).await?;
-        tracing::info!(reservation_id = p.reservation_id, step = input.step(), ?applied, "saga step");
+        let input =
+            SagaInput::PaymentRefunded { reason: p.reason.clone().unwrap_or_else(|| "payment refunded".into()) };
+        let detail = format!("{} KRW returned (payment {})", p.amount, p.payment_id);
+        let note = Some(("payment refunded", detail.as_str()));
+        let applied = self.store.apply_noting(p.reservation_id, &input, Some((SAGA, &event.id)), note).await?;
+        tracing::info!(reservation_id = p.reservation_id, ?applied, "refund recorded");
         Ok(())
     }
 }

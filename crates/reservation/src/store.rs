@@ -12,7 +12,7 @@ use skycamp_platform::{Envelope, inbox, time};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
-use crate::domain::{Outgoing, SagaInput, Status, Transition, decide};
+use crate::domain::{Outgoing, SagaInput, Status, Transition, already_there, decide};
 
 /// The inbox name of the read-model consumer.
 const VIEW: &str = "reservation-view";
@@ -269,6 +269,19 @@ impl ReservationStore {
 
     /// Applies a saga input; `event` is `(consumer, event id)` when the input came as an event.
     pub async fn apply(&self, id: i64, input: &SagaInput, event: Option<(&str, &str)>) -> anyhow::Result<Applied> {
+        self.apply_noting(id, input, event, None).await
+    }
+
+    /// Applies a saga input and, in the same transaction and whether or not it moved the
+    /// reservation, records `note` (step, detail) — so what the timeline shows does not depend on
+    /// which of two racing paths got there first.
+    pub async fn apply_noting(
+        &self,
+        id: i64,
+        input: &SagaInput,
+        event: Option<(&str, &str)>,
+        note: Option<(&str, &str)>,
+    ) -> anyhow::Result<Applied> {
         let mut tx = self.db.begin().await?;
         if let Some((consumer, event_id)) = event
             && !inbox::claim(&mut tx, consumer, event_id).await?
@@ -279,10 +292,13 @@ impl ReservationStore {
             tx.commit().await?;
             return Ok(Applied::Missing);
         };
+        let before = current.status;
         let applied = match decide(current.status, input) {
             Transition::Ignore => {
-                let note = format!("ignored: reservation is {}", current.status.as_str());
-                Self::add_step(&mut tx, id, input.step(), current.status, Some(&note)).await?;
+                if !already_there(current.status, input) {
+                    let detail = format!("ignored: reservation is {}", current.status.as_str());
+                    Self::add_step(&mut tx, id, input.step(), current.status, Some(&detail)).await?;
+                }
                 Applied::Ignored(current)
             }
             Transition::Move { to, publish, reason } => {
@@ -291,6 +307,13 @@ impl ReservationStore {
                 Applied::Moved(moved)
             }
         };
+        if let Some((step, detail)) = note {
+            let status = match &applied {
+                Applied::Moved(r) | Applied::Ignored(r) => r.status,
+                Applied::Duplicate | Applied::Missing => before,
+            };
+            Self::add_step(&mut tx, id, step, status, Some(detail)).await?;
+        }
         tx.commit().await?;
         self.waker.wake();
         Ok(applied)

@@ -85,6 +85,7 @@ pub struct Settings {
     /// Base URL per service for services not run in this process.
     pub remote: BTreeMap<Service, String>,
     /// A database URL for the services run here (default: one SQLite file each in `data_dir`).
+    /// On PostgreSQL every service keeps its tables in a schema named after it.
     pub database_url: Option<String>,
     pub payment_decline_above: i64,
     pub payment_timeout: Duration,
@@ -215,7 +216,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
 
 async fn open_db(settings: &Settings, service: Service) -> anyhow::Result<Db> {
     match &settings.database_url {
-        Some(url) => Db::connect(url).await,
+        Some(url) => Db::connect_in_schema(url, service.name()).await,
         None => Db::sqlite_in(&settings.data_dir, &format!("{}.db", service.name())).await,
     }
 }

@@ -22,6 +22,9 @@ enum Command {
         /// Run each service as its own OS process instead, sharing the data dir.
         #[arg(long)]
         processes: bool,
+        /// PostgreSQL for every service (a schema each); default: SQLite files in the data dir.
+        #[arg(long, env = "SKYCAMP_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -216,15 +219,19 @@ impl Common {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Up { processes: false, common } => {
+        Command::Up { processes: false, database_url, common } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            let running = app::start(&common.settings(), &Service::ALL).await?;
+            let mut settings = common.settings();
+            settings.database_url = database_url;
+            let running = app::start(&settings, &Service::ALL).await?;
             running.run_until_signalled().await
         }
-        Command::Up { processes: true, common } => {
+        Command::Up { processes: true, database_url, common } => {
             skycamp_platform::telemetry::init(&common.log_level);
             let settings = common.settings();
-            let children = skycamp::processes::spawn_all(&settings, &common.passthrough())?;
+            let mut passthrough = common.passthrough();
+            passthrough.extend(database_url.map(|url| format!("--database-url={url}")));
+            let children = skycamp::processes::spawn_all(&settings, &passthrough)?;
             skycamp::processes::supervise(children).await
         }
         Command::Serve {

@@ -4,5 +4,5 @@
 pub mod saga;
 pub mod values;
 
-pub use saga::{Outgoing, SagaInput, Status, Transition, decide};
+pub use saga::{Outgoing, SagaInput, Status, Transition, already_there, decide};
 pub use values::{Invalid, Phone, SeatCount, Stay};

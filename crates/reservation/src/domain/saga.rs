@@ -89,9 +89,9 @@ impl SagaInput {
             Self::SeatsRejected { .. } => "seats rejected",
             Self::NightsReserved => "nights reserved",
             Self::NightsRejected { .. } => "nights rejected",
-            Self::CancelRequested => "cancelled by customer",
+            Self::CancelRequested => "cancelled",
             Self::Abandoned { .. } => "compensated by operator",
-            Self::PaymentRefunded { .. } => "payment refunded",
+            Self::PaymentRefunded { .. } => "cancelled",
         }
     }
 
@@ -125,6 +125,27 @@ pub enum Transition {
     Move { to: Status, publish: Outgoing, reason: Option<String> },
     /// The input arrived too late or twice; record it and change nothing.
     Ignore,
+}
+
+/// True when `input` would lead where the reservation already is (it got there by another path,
+/// e.g. a refund event that arrives after the customer's cancel): nothing to record.
+pub fn already_there(at: Status, input: &SagaInput) -> bool {
+    use SagaInput as I;
+    use Status as S;
+    matches!(
+        (at, input),
+        (S::Cancelled, I::CancelRequested | I::PaymentRefunded { .. })
+            | (S::Confirmed, I::SeatsReserved | I::NightsReserved)
+            | (S::Paid | S::Confirmed, I::PaymentApproved { .. })
+            | (
+                S::Rejected,
+                I::SeatsRejected { .. }
+                    | I::NightsRejected { .. }
+                    | I::Abandoned { .. }
+                    | I::PaymentDeclined { .. }
+                    | I::PaymentUnavailable { .. }
+            )
+    )
 }
 
 /// The saga's transition function.
@@ -253,6 +274,15 @@ mod tests {
                 assert_eq!(decide(from, input), Transition::Ignore, "{from:?} + {input:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_input_that_leads_where_the_reservation_already_is_is_recognised() {
+        assert!(already_there(S::Cancelled, &I::PaymentRefunded { reason: why("x") }));
+        assert!(already_there(S::Cancelled, &I::CancelRequested));
+        assert!(already_there(S::Confirmed, &I::SeatsReserved));
+        assert!(!already_there(S::Rejected, &I::SeatsReserved), "a late reservation of seats is worth a note");
+        assert!(!already_there(S::Cancelled, &I::SeatsReserved));
     }
 
     #[test]

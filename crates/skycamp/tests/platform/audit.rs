@@ -1,13 +1,13 @@
 //! The reconciliation auditor finds nothing after real traffic, and finds every injected mismatch.
 
 use serde_json::json;
+use skycamp::app::Service;
 use skycamp::audit::audit;
-use skycamp_platform::Db;
 
 use crate::support::TestApp;
 
-async fn sql(app: &TestApp, file: &str, statement: &'static str) {
-    let db = Db::sqlite_in(app.dir.path(), file).await.unwrap();
+async fn sql(app: &TestApp, service: Service, statement: &'static str) {
+    let db = app.service_db(service).await;
     let changed = sqlx::query(statement).execute(db.pool()).await.unwrap();
     assert!(changed.rows_affected() > 0, "{statement} changed nothing");
     db.close().await;
@@ -35,9 +35,9 @@ async fn the_auditor_finds_no_mismatch_after_real_traffic_and_every_injected_one
     assert!(clean.seat_holds >= 2 && clean.held_nights >= 2);
 
     // Inject: an extra seat held, a refund undone, a night lost.
-    sql(&app, "flight.db", "UPDATE seat_holds SET seat_count = seat_count + 1 WHERE reservation_id = (SELECT MIN(reservation_id) FROM seat_holds WHERE status = 'HELD')").await;
-    sql(&app, "payment.db", "UPDATE payments SET status = 'APPROVED' WHERE status = 'REFUNDED' AND reservation_id = (SELECT MIN(reservation_id) FROM payments WHERE status = 'REFUNDED')").await;
-    sql(&app, "campsite.db", "DELETE FROM campsite_nights WHERE night = (SELECT MAX(night) FROM campsite_nights)")
+    sql(&app, Service::Flight, "UPDATE seat_holds SET seat_count = seat_count + 1 WHERE reservation_id = (SELECT MIN(reservation_id) FROM seat_holds WHERE status = 'HELD')").await;
+    sql(&app, Service::Payment, "UPDATE payments SET status = 'APPROVED' WHERE status = 'REFUNDED' AND reservation_id = (SELECT MIN(reservation_id) FROM payments WHERE status = 'REFUNDED')").await;
+    sql(&app, Service::Campsite, "DELETE FROM campsite_nights WHERE night = (SELECT MAX(night) FROM campsite_nights)")
         .await;
 
     let report = audit(&app.gateway).await.unwrap();

@@ -113,7 +113,7 @@ async fn the_camping_seed_walks_all_eleven_requirements() {
         "requested",
         "payment approved",
         "nights reserved",
-        "cancelled by customer",
+        "cancelled",
         "payment refunded",
         "nights released",
         "mileage accrued",

@@ -3,7 +3,6 @@
 
 use serde_json::json;
 use skycamp_contracts::reservation::Booked;
-use skycamp_platform::Db;
 use skycamp_platform::outbox::Waker;
 use skycamp_reservation::store::{NewReservation, ReservationStore};
 
@@ -13,7 +12,7 @@ use crate::support::TestApp;
 async fn crash_with_pending(app: &mut TestApp, flight: i64) -> i64 {
     app.settle().await;
     app.stop().await;
-    let db = Db::sqlite_in(app.dir.path(), "reservation.db").await.unwrap();
+    let db = app.service_db(skycamp::app::Service::Reservation).await;
     let store = ReservationStore::new(db.clone(), Waker::default());
     let new = NewReservation {
         item: Booked::Flight { flight_id: flight, count: 1 },

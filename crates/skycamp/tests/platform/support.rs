@@ -9,11 +9,49 @@ use skycamp::app::{self, Running, Service, Settings};
 use skycamp_platform::clock::Clock;
 
 /// Fresh settings for a platform in `dir` on free ports, with short timeouts for tests.
+///
+/// With `SKYCAMP_TEST_POSTGRES_URL` set (`.ci/run` sets it), the services keep their data in a
+/// fresh PostgreSQL database per test directory instead of SQLite files.
 pub fn settings(dir: &std::path::Path) -> Settings {
     let mut s = Settings::new(dir.to_path_buf()).on_free_ports();
     s.payment_timeout = Duration::from_secs(2);
     s.pending_timeout = Duration::from_millis(500);
+    s.database_url = postgres_for(dir);
     s
+}
+
+/// The test database for `dir` on the server named by `SKYCAMP_TEST_POSTGRES_URL`, created on
+/// first use (the name is derived from the temp dir, so a restart in one test finds its data).
+fn postgres_for(dir: &std::path::Path) -> Option<String> {
+    let admin = std::env::var("SKYCAMP_TEST_POSTGRES_URL").ok()?;
+    let name: String = dir.file_name()?.to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect();
+    let db = format!("skycamp_{}", name.to_ascii_lowercase());
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Runtime::new().unwrap().block_on(async {
+                    let server =
+                        skycamp_platform::Db::connect(&admin).await.expect("SKYCAMP_TEST_POSTGRES_URL reachable");
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT 1::BIGINT FROM pg_database WHERE datname = $1")
+                            .bind(&db)
+                            .fetch_optional(server.pool())
+                            .await
+                            .unwrap();
+                    if exists.is_none() {
+                        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                            .execute(server.pool())
+                            .await
+                            .unwrap();
+                    }
+                    server.close().await;
+                })
+            })
+            .join()
+            .unwrap()
+    });
+    Some(format!("{base}/{db}"))
 }
 
 pub struct TestApp {
@@ -23,6 +61,8 @@ pub struct TestApp {
     pub gateway: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// PostgreSQL database of this app, when the suite runs on PostgreSQL.
+    pub database_url: Option<String>,
 }
 
 impl TestApp {
@@ -38,7 +78,24 @@ impl TestApp {
         adjust(&mut s);
         let running = app::start(&s, &Service::ALL).await.expect("platform starts");
         let gateway = running.url(Service::Gateway);
-        Self { running: Some(running), clock: s.clock.clone(), gateway, http: reqwest::Client::new(), dir }
+        let database_url = s.database_url.clone();
+        Self {
+            running: Some(running),
+            clock: s.clock.clone(),
+            gateway,
+            http: reqwest::Client::new(),
+            dir,
+            database_url,
+        }
+    }
+
+    /// A direct connection to one service's database (SQLite file or PostgreSQL schema), for
+    /// tests that simulate crashes or corruption.
+    pub async fn service_db(&self, service: Service) -> skycamp_platform::Db {
+        match &self.database_url {
+            Some(url) => skycamp_platform::Db::connect_in_schema(url, service.name()).await.unwrap(),
+            None => skycamp_platform::Db::sqlite_in(self.dir.path(), &format!("{}.db", service.name())).await.unwrap(),
+        }
     }
 
     pub fn running(&self) -> &Running {
