@@ -114,13 +114,24 @@ impl Relay {
                 .bind(BATCH)
                 .fetch_all(self.db.pool())
                 .await?;
-        let Some(&(last, ..)) = rows.last() else { return Ok(0) };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let published: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let records = rows
             .into_iter()
             .map(|(_, topic, key, body)| Ok(Record { topic, key, envelope: serde_json::from_str(&body)? }))
             .collect::<anyhow::Result<Vec<_>>>()?;
         self.transport.publish(&records).await?;
-        sqlx::query("DELETE FROM outbox WHERE seq <= $1").bind(last).execute(self.db.pool()).await?;
+        // Exactly the rows published: on PostgreSQL a smaller seq can commit after a larger one
+        // was read, so "everything up to the last seq" could delete a row never published.
+        let placeholders: Vec<String> = (1..=published.len()).map(|i| format!("${i}")).collect();
+        let delete = format!("DELETE FROM outbox WHERE seq IN ({})", placeholders.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
+        for seq in &published {
+            query = query.bind(*seq);
+        }
+        query.execute(self.db.pool()).await?;
         Ok(records.len())
     }
 }

@@ -282,15 +282,33 @@ impl ReservationStore {
         event: Option<(&str, &str)>,
         note: Option<(&str, &str)>,
     ) -> anyhow::Result<Applied> {
+        // On PostgreSQL another transaction may move the reservation between our read and our
+        // conditional update; then we read again and decide again.
+        for _ in 0..5 {
+            if let Some(applied) = self.try_apply(id, input, event, note).await? {
+                return Ok(applied);
+            }
+        }
+        anyhow::bail!("reservation {id} kept changing under us; giving up for now")
+    }
+
+    /// One attempt; None when the reservation changed concurrently (nothing was written).
+    async fn try_apply(
+        &self,
+        id: i64,
+        input: &SagaInput,
+        event: Option<(&str, &str)>,
+        note: Option<(&str, &str)>,
+    ) -> anyhow::Result<Option<Applied>> {
         let mut tx = self.db.begin().await?;
         if let Some((consumer, event_id)) = event
             && !inbox::claim(&mut tx, consumer, event_id).await?
         {
-            return Ok(Applied::Duplicate);
+            return Ok(Some(Applied::Duplicate));
         }
         let Some(current) = Self::get_in(&mut tx, id).await? else {
             tx.commit().await?;
-            return Ok(Applied::Missing);
+            return Ok(Some(Applied::Missing));
         };
         let before = current.status;
         let applied = match decide(current.status, input) {
@@ -302,7 +320,9 @@ impl ReservationStore {
                 Applied::Ignored(current)
             }
             Transition::Move { to, publish, reason } => {
-                let moved = self.move_to(&mut tx, &current, to, input, reason).await?;
+                let Some(moved) = self.move_to(&mut tx, &current, to, input, reason).await? else {
+                    return Ok(None);
+                };
                 self.emit(&mut tx, &moved, publish).await?;
                 Applied::Moved(moved)
             }
@@ -316,7 +336,7 @@ impl ReservationStore {
         }
         tx.commit().await?;
         self.waker.wake();
-        Ok(applied)
+        Ok(Some(applied))
     }
 
     async fn move_to(
@@ -326,7 +346,7 @@ impl ReservationStore {
         to: Status,
         input: &SagaInput,
         reason: Option<String>,
-    ) -> anyhow::Result<Reservation> {
+    ) -> anyhow::Result<Option<Reservation>> {
         let payment_id = match input {
             SagaInput::PaymentApproved { payment_id } => Some(*payment_id),
             _ => current.payment_id,
@@ -342,9 +362,14 @@ impl ReservationStore {
         .bind(current.status.as_str())
         .execute(&mut **tx)
         .await?;
-        anyhow::ensure!(changed.rows_affected() == 1, "reservation {} changed concurrently; retry", current.id);
+        if changed.rows_affected() == 0 {
+            return Ok(None);
+        }
         Self::add_step(tx, current.id, input.step(), to, reason.as_deref()).await?;
-        Self::get_in(tx, current.id).await?.ok_or_else(|| anyhow::anyhow!("reservation {} vanished", current.id))
+        Self::get_in(tx, current.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("reservation {} vanished", current.id))
+            .map(Some)
     }
 
     async fn emit(&self, tx: &mut Tx, r: &Reservation, publish: Outgoing) -> anyhow::Result<()> {

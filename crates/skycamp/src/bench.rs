@@ -27,6 +27,9 @@ pub struct BenchArgs {
     /// Seconds of `GET /flightStatuses` load.
     #[arg(long, default_value_t = 5)]
     pub read_secs: u64,
+    /// Run the platform this process starts on PostgreSQL (a fresh, empty database).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 /// Latency figures of one phase.
@@ -55,12 +58,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (url, running) = match &args.url {
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
-            let running = app::start(&Settings::new(dir.path().to_path_buf()).on_free_ports(), &Service::ALL).await?;
+            let mut settings = Settings::new(dir.path().to_path_buf()).on_free_ports();
+            settings.database_url = args.database_url.clone();
+            let running = app::start(&settings, &Service::ALL).await?;
             (running.url(Service::Gateway), Some(running))
         }
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
-    println!("skycamp bench: {} bookings of each kind, {} clients, through {url}", args.bookings, args.concurrency);
+    let store = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "skycamp bench: {} bookings of each kind, {} clients, through {url} ({store})",
+        args.bookings, args.concurrency
+    );
 
     let flights = register_flights(&http, &url, args.bookings).await?;
     wait_for_seats(&http, &url, |left| left >= args.bookings as i64, &flights).await?;

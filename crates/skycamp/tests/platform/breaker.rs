@@ -14,7 +14,7 @@ const PHONE: &str = "01033334444";
 #[tokio::test]
 async fn the_breaker_opens_while_payment_is_down_and_closes_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let payment_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let payment_port = support::free_port();
     let mut s = support::settings(dir.path());
     s.remote.insert(Service::Payment, format!("http://127.0.0.1:{payment_port}"));
     s.breaker = BreakerConfig {

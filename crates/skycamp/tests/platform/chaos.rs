@@ -28,8 +28,7 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::new(dir.path().to_path_buf());
         for s in Service::ALL {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            settings.ports.insert(s, port);
+            settings.ports.insert(s, support::free_port());
         }
         let gw = format!("http://127.0.0.1:{}", settings.ports[&Service::Gateway]);
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
@@ -308,7 +307,7 @@ async fn a_rolling_restart_of_every_service_under_load_fails_no_request() {
 #[tokio::test]
 async fn on_sigterm_readyz_turns_503_while_the_service_still_answers_then_it_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = support::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
         .args(["serve", "payment", "--log-level=warn", "--drain-ms=1500", "--port", &port.to_string(), "--data-dir"])
         .arg(dir.path())

@@ -17,12 +17,7 @@ struct Ports(Vec<(&'static str, u16)>);
 
 impl Ports {
     fn free() -> Self {
-        Self(
-            Service::ALL
-                .iter()
-                .map(|s| (s.name(), std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()))
-                .collect(),
-        )
+        Self(Service::ALL.iter().map(|s| (s.name(), support::free_port())).collect())
     }
 
     fn gateway(&self) -> u16 {

@@ -288,3 +288,19 @@ pub async fn ledger(app: &TestApp, reservations: &[i64]) -> Ledger {
     }
     l
 }
+
+/// A port that is free now, below the kernel's ephemeral range (32768 and up), so services that
+/// other tests start on port 0 can never take it between our check and its use.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed =
+        std::process::id() ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_mul(2_654_435_761).wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
