@@ -268,7 +268,7 @@ impl CampsiteStore {
             drop(tx);
             let mut tx = self.db.begin().await?;
             if !inbox::claim(&mut tx, "campsite", event_id).await?
-                || Self::hold_exists(&mut tx, req.reservation_id).await?
+                || Self::hold_of(&mut tx, req.reservation_id).await?.is_some()
             {
                 return Ok(HoldOutcome::Duplicate);
             }
@@ -401,14 +401,6 @@ impl CampsiteStore {
             .bind(reservation_id)
             .fetch_optional(&mut **tx)
             .await?)
-    }
-
-    async fn hold_exists(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT reservation_id FROM night_holds WHERE reservation_id = $1")
-            .bind(reservation_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(found.is_some())
     }
 
     async fn announce(&self, tx: &mut Tx, id: i64, kind: &str) -> anyhow::Result<Campsite> {

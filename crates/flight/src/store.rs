@@ -107,7 +107,7 @@ impl FlightStore {
         .fetch_one(&mut *tx)
         .await?;
         let flight = self.announce(&mut tx, id, ev::FLIGHT_REGISTERED).await?;
-        self.commit(tx).await?;
+        self.waker.commit(tx).await?;
         Ok(flight)
     }
 
@@ -140,7 +140,7 @@ impl FlightStore {
             return Ok(Err(ChangeError::SeatsBelowHeld { held }));
         }
         let flight = self.announce(&mut tx, id, ev::FLIGHT_UPDATED).await?;
-        self.commit(tx).await?;
+        self.waker.commit(tx).await?;
         Ok(Ok(flight))
     }
 
@@ -166,7 +166,7 @@ impl FlightStore {
             return Ok(Err(ChangeError::HasHeldSeats { held }));
         }
         self.announce(&mut tx, id, ev::FLIGHT_DELETED).await?;
-        self.commit(tx).await?;
+        self.waker.commit(tx).await?;
         Ok(Ok(()))
     }
 
@@ -187,12 +187,12 @@ impl FlightStore {
             let kind = match status.as_str() {
                 "HELD" => ev::SEATS_RESERVED,
                 "REJECTED" => ev::SEATS_REJECTED,
-                _ => return self.commit(tx).await.map(|()| HoldOutcome::Duplicate),
+                _ => return self.waker.commit(tx).await.map(|()| HoldOutcome::Duplicate),
             };
             let flight = Self::get_in(&mut tx, flight_id).await?;
             let data = SeatsDecided { reservation_id, flight_id, count, reason, flight: flight.as_ref().map(snapshot) };
             self.emit(&mut tx, kind, reservation_subject(reservation_id), &data).await?;
-            self.commit(tx).await?;
+            self.waker.commit(tx).await?;
             return Ok(HoldOutcome::Duplicate);
         }
         let now = time::now_rfc3339();
@@ -208,11 +208,11 @@ impl FlightStore {
         .rows_affected()
             == 1;
         let flight = Self::get_in(&mut tx, flight_id).await?;
-        let decision = if held { HoldDecision::Reserved } else { decide_hold(flight.as_ref(), count) };
         // The conditional update is the authority; the domain rule only names the reason.
-        let decision = match decision {
-            HoldDecision::Reserved if !held => HoldDecision::Rejected("not enough seats left"),
-            d => d,
+        let decision = match (held, decide_hold(flight.as_ref(), count)) {
+            (true, _) => HoldDecision::Reserved,
+            (false, HoldDecision::Rejected(why)) => HoldDecision::Rejected(why),
+            (false, HoldDecision::Reserved) => HoldDecision::Rejected("not enough seats left"),
         };
         let (status, kind, reason) = match decision {
             HoldDecision::Reserved => ("HELD", ev::SEATS_RESERVED, None),
@@ -232,7 +232,7 @@ impl FlightStore {
         .await?;
         let data = SeatsDecided { reservation_id, flight_id, count, reason, flight: flight.as_ref().map(snapshot) };
         self.emit(&mut tx, kind, reservation_subject(reservation_id), &data).await?;
-        self.commit(tx).await?;
+        self.waker.commit(tx).await?;
         Ok(HoldOutcome::Decided(decision))
     }
 
@@ -287,7 +287,7 @@ impl FlightStore {
                 .await?;
             }
         }
-        self.commit(tx).await?;
+        self.waker.commit(tx).await?;
         Ok(true)
     }
 
@@ -319,9 +319,5 @@ impl FlightStore {
         data: &T,
     ) -> anyhow::Result<()> {
         outbox::emit(tx, topics::FLIGHT, kind, subject, data).await
-    }
-
-    async fn commit(&self, tx: Tx) -> anyhow::Result<()> {
-        self.waker.commit(tx).await
     }
 }

@@ -122,7 +122,7 @@ impl PaymentStore {
         if status == PaymentStatus::Approved {
             self.emit(&mut tx, ev::PAYMENT_APPROVED, &payment, None).await?;
         }
-        self.commit(tx).await?;
+        self.waker.commit(tx).await?;
         Ok(Approval::Created(payment))
     }
 
@@ -175,7 +175,7 @@ impl PaymentStore {
             .await?;
         let Some(payment) = row.map(to_payment) else { return Ok(Err(RefundError::NotFound)) };
         let refunded = self.refund_in(&mut tx, payment, reason).await?;
-        self.commit(tx).await?;
+        self.waker.commit(tx).await?;
         Ok(refunded)
     }
 
@@ -223,7 +223,7 @@ impl PaymentStore {
                 self.insert(&mut tx, charge, PaymentStatus::Declined, Some(&void)).await?;
             }
         }
-        self.commit(tx).await
+        self.waker.commit(tx).await
     }
 
     async fn emit(&self, tx: &mut Tx, kind: &str, p: &Payment, reason: Option<&str>) -> anyhow::Result<()> {
@@ -235,9 +235,5 @@ impl PaymentStore {
             reason: reason.map(str::to_owned),
         };
         outbox::emit(tx, topics::PAYMENT, kind, reservation_subject(p.reservation_id), &data).await
-    }
-
-    async fn commit(&self, tx: Tx) -> anyhow::Result<()> {
-        self.waker.commit(tx).await
     }
 }

@@ -334,8 +334,7 @@ impl ReservationStore {
             };
             Self::add_step(&mut tx, id, step, status, Some(detail)).await?;
         }
-        tx.commit().await?;
-        self.waker.wake();
+        self.waker.commit(tx).await?;
         Ok(Some(applied))
     }
 
