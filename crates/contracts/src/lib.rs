@@ -29,6 +29,8 @@ pub mod topics {
     pub const MILEAGE: &str = "mileage";
     pub const NOTIFICATION: &str = "notification";
     pub const REVIEW: &str = "review";
+    /// Every topic, one per producing context.
+    pub const ALL: [&str; 7] = [FLIGHT, RESERVATION, PAYMENT, CAMPSITE, MILEAGE, NOTIFICATION, REVIEW];
 }
 
 /// The aggregate subject (and partition key) of a reservation's events.

@@ -26,22 +26,39 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use skycamp_platform::endpoints::Endpoints;
 use skycamp_platform::http::{ApiError, MAX_BODY_BYTES};
 use tower::ServiceBuilder;
 use tower_governor::GovernorLayer;
 use tower_governor::errors::GovernorError;
 use tower_governor::governor::GovernorConfigBuilder;
 
-/// Where the services are.
+/// Where the services are: a base URL each, or several separated by commas (one per instance).
 #[derive(Debug, Clone)]
-pub struct Upstreams {
-    pub flight: String,
-    pub reservation: String,
-    pub payment: String,
-    pub campsite: String,
-    pub mileage: String,
-    pub notification: String,
-    pub review: String,
+pub struct Upstreams<T = String> {
+    pub flight: T,
+    pub reservation: T,
+    pub payment: T,
+    pub campsite: T,
+    pub mileage: T,
+    pub notification: T,
+    pub review: T,
+}
+
+impl Upstreams {
+    /// Parses every service's URL list; the error names the service.
+    fn parse(&self) -> anyhow::Result<Upstreams<Endpoints>> {
+        let parse = |name: &str, list: &str| Endpoints::parse(list).map_err(|e| anyhow::anyhow!("{name} URL: {e}"));
+        Ok(Upstreams {
+            flight: parse("flight", &self.flight)?,
+            reservation: parse("reservation", &self.reservation)?,
+            payment: parse("payment", &self.payment)?,
+            campsite: parse("campsite", &self.campsite)?,
+            mileage: parse("mileage", &self.mileage)?,
+            notification: parse("notification", &self.notification)?,
+            review: parse("review", &self.review)?,
+        })
+    }
 }
 
 /// Settings of the gateway.
@@ -74,13 +91,14 @@ impl Default for Limits {
 #[derive(Clone)]
 struct Proxy {
     http: reqwest::Client,
-    upstreams: Upstreams,
+    upstreams: Upstreams<Endpoints>,
 }
 
 /// The gateway's routes: everything not its own is proxied, behind the overload limits.
 pub fn router(config: Config) -> anyhow::Result<Router> {
     let http = reqwest::Client::builder().timeout(config.timeout).pool_max_idle_per_host(64).build()?;
-    let proxy = Router::new().route("/{*path}", any(forward)).with_state(Proxy { http, upstreams: config.upstreams });
+    let proxy =
+        Router::new().route("/{*path}", any(forward)).with_state(Proxy { http, upstreams: config.upstreams.parse()? });
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: BoxError| async {
             ApiError::unavailable("the gateway is at capacity, try again shortly", 1)
@@ -114,7 +132,7 @@ fn too_many(e: GovernorError) -> Response {
 }
 
 /// The upstream base URL and path for a request path, or None when no service owns it.
-fn route<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> {
+fn route<'a, T>(upstreams: &'a Upstreams<T>, path: &str) -> Option<(&'a T, String)> {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
         "flights" => Some((&upstreams.flight, path.to_owned())),
@@ -133,7 +151,7 @@ fn route<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> 
 }
 
 /// `/deadLetters/{service}/…` goes to that service's `/deadLetters/…`.
-fn dead_letters<'a>(upstreams: &'a Upstreams, path: &str) -> Option<(&'a str, String)> {
+fn dead_letters<'a, T>(upstreams: &'a Upstreams<T>, path: &str) -> Option<(&'a T, String)> {
     let mut parts = path.trim_start_matches('/').splitn(3, '/');
     let (_, service, rest) = (parts.next(), parts.next()?, parts.next());
     let base = match service {
@@ -172,16 +190,20 @@ fn copy_headers(from: &HeaderMap) -> HeaderMap {
 
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Result<Response, ApiError> {
     let path = request.uri().path().to_owned();
-    let (base, upstream_path) =
+    let (service, upstream_path) =
         route(&proxy.upstreams, &path).ok_or_else(|| ApiError::not_found("no such endpoint"))?;
     let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-    let url = format!("{base}{upstream_path}{query}");
     let method = request.method().clone();
     let headers = copy_headers(request.headers());
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes"))
     })?;
-    let answer = proxy.http.request(method, &url).headers(headers).body(body).send().await;
+    let answer = service
+        .send(|base| {
+            let url = format!("{base}{upstream_path}{query}");
+            proxy.http.request(method.clone(), url).headers(headers.clone()).body(body.clone())
+        })
+        .await;
     let answer = answer.map_err(|e| upstream_error(&path, &e))?;
     let status = answer.status();
     let headers = copy_headers(answer.headers());
@@ -220,40 +242,44 @@ mod tests {
         }
     }
 
+    fn r<'a>(u: &'a Upstreams, path: &str) -> Option<(&'a str, String)> {
+        route(u, path).map(|(base, p)| (base.as_str(), p))
+    }
+
     #[test]
     fn each_prefix_goes_to_its_owner() {
         let u = upstreams();
-        assert_eq!(route(&u, "/flights/1"), Some(("F", "/flights/1".into())));
-        assert_eq!(route(&u, "/flightStatuses"), Some(("R", "/flightStatuses".into())));
-        assert_eq!(route(&u, "/reservations/3/cancel"), Some(("R", "/reservations/3/cancel".into())));
-        assert_eq!(route(&u, "/payments"), Some(("P", "/payments".into())));
-        assert_eq!(route(&u, "/campsites/2"), Some(("C", "/campsites/2".into())));
-        assert_eq!(route(&u, "/campsiteStatuses"), Some(("R", "/campsiteStatuses".into())));
-        assert_eq!(route(&u, "/mileages/01012345678"), Some(("M", "/mileages/01012345678".into())));
-        assert_eq!(route(&u, "/messages"), Some(("N", "/messages".into())));
-        assert_eq!(route(&u, "/reviews"), Some(("V", "/reviews".into())));
+        assert_eq!(r(&u, "/flights/1"), Some(("F", "/flights/1".into())));
+        assert_eq!(r(&u, "/flightStatuses"), Some(("R", "/flightStatuses".into())));
+        assert_eq!(r(&u, "/reservations/3/cancel"), Some(("R", "/reservations/3/cancel".into())));
+        assert_eq!(r(&u, "/payments"), Some(("P", "/payments".into())));
+        assert_eq!(r(&u, "/campsites/2"), Some(("C", "/campsites/2".into())));
+        assert_eq!(r(&u, "/campsiteStatuses"), Some(("R", "/campsiteStatuses".into())));
+        assert_eq!(r(&u, "/mileages/01012345678"), Some(("M", "/mileages/01012345678".into())));
+        assert_eq!(r(&u, "/messages"), Some(("N", "/messages".into())));
+        assert_eq!(r(&u, "/reviews"), Some(("V", "/reviews".into())));
     }
 
     #[test]
     fn the_seeds_pays_route_is_rewritten_to_payments() {
-        assert_eq!(route(&upstreams(), "/pays/2"), Some(("P", "/payments/2".into())));
+        assert_eq!(r(&upstreams(), "/pays/2"), Some(("P", "/payments/2".into())));
     }
 
     #[test]
     fn dead_letters_are_reached_per_service() {
         let u = upstreams();
-        assert_eq!(route(&u, "/deadLetters/mileage"), Some(("M", "/deadLetters".into())));
-        assert_eq!(route(&u, "/deadLetters/flight/3/replay"), Some(("F", "/deadLetters/3/replay".into())));
-        assert_eq!(route(&u, "/deadLetters/gateway"), None);
-        assert_eq!(route(&u, "/deadLetters"), None);
+        assert_eq!(r(&u, "/deadLetters/mileage"), Some(("M", "/deadLetters".into())));
+        assert_eq!(r(&u, "/deadLetters/flight/3/replay"), Some(("F", "/deadLetters/3/replay".into())));
+        assert_eq!(r(&u, "/deadLetters/gateway"), None);
+        assert_eq!(r(&u, "/deadLetters"), None);
     }
 
     #[test]
     fn unknown_prefixes_are_not_proxied() {
         let u = upstreams();
-        assert_eq!(route(&u, "/admin"), None);
-        assert_eq!(route(&u, "/flightsX"), None);
-        assert_eq!(route(&u, "/"), None);
+        assert_eq!(r(&u, "/admin"), None);
+        assert_eq!(r(&u, "/flightsX"), None);
+        assert_eq!(r(&u, "/"), None);
     }
 }
 

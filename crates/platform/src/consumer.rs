@@ -58,17 +58,17 @@ pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Ca
                 continue;
             }
         };
-        let mut handled = None;
+        let mut handled = 0;
         for delivery in &batch {
             if !handle_or_park(&consumer, delivery, &shutdown).await {
                 break;
             }
-            handled = Some(delivery);
+            handled += 1;
         }
-        // One commit per batch: after a crash at most one batch is delivered again, and the
-        // inbox makes that harmless.
-        if let Some(last) = handled
-            && let Err(e) = subscription.commit(last).await
+        // One commit per batch, after each event's inbox transaction: after a crash at most one
+        // batch is delivered again, and the inbox makes that harmless.
+        if handled > 0
+            && let Err(e) = subscription.commit(&batch[..handled]).await
         {
             tracing::warn!(group, error = %format!("{e:#}"), "offset commit failed");
         }

@@ -47,6 +47,10 @@ pub struct Db {
     dialect: Dialect,
 }
 
+/// Serialises schema changes of every Skycamp instance on one PostgreSQL server (held until the
+/// end of the transaction that takes it).
+const SCHEMA_LOCK: &str = "SELECT pg_advisory_xact_lock(7306010519418695024)";
+
 /// A write transaction; commit it or it rolls back when dropped.
 pub type Tx = Transaction<'static, Any>;
 
@@ -78,10 +82,14 @@ impl Db {
         }
         anyhow::ensure!(schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "bad schema name {schema:?}");
         let setup = Self::connect(url).await?;
+        // Instances starting together would race on the catalog; one at a time creates.
+        let mut tx = setup.pool().begin().await?;
+        sqlx::query(SCHEMA_LOCK).execute(&mut *tx).await?;
         sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-            .execute(setup.pool())
+            .execute(&mut *tx)
             .await
             .with_context(|| format!("creating schema {schema}"))?;
+        tx.commit().await?;
         setup.close().await;
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url).context("parsing database URL")?;
@@ -131,8 +139,21 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Applies every migration not yet applied, each in its own transaction.
+    /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL,
+    /// instances of a service starting together take turns (an advisory lock), so each
+    /// migration runs once and none of them fails on a concurrent `CREATE`.
     pub async fn migrate(&self, migrations: &[Migration]) -> anyhow::Result<()> {
+        if self.dialect == Dialect::Sqlite {
+            return self.apply(migrations).await;
+        }
+        let mut lock = self.pool.begin().await?;
+        sqlx::query(SCHEMA_LOCK).execute(&mut *lock).await?;
+        let applied = self.apply(migrations).await;
+        lock.commit().await?;
+        applied
+    }
+
+    async fn apply(&self, migrations: &[Migration]) -> anyhow::Result<()> {
         self.pool
             .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
             .await

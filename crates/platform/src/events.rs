@@ -56,6 +56,9 @@ pub struct Record {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub record: Record,
+    /// The partition the record came from (always 0 in the embedded log).
+    pub partition: i32,
+    /// The record's offset within its partition.
     pub position: i64,
 }
 
@@ -68,6 +71,8 @@ pub trait Transport: Send + Sync + 'static {
     async fn subscribe(&self, group: &str, topics: &[&str]) -> anyhow::Result<Box<dyn Subscription>>;
     /// Answers whether the transport can be reached.
     async fn ping(&self) -> bool;
+    /// Records on `topics` that consumer `group` has not committed yet (its lag).
+    async fn lag(&self, group: &str, topics: &[&str]) -> anyhow::Result<i64>;
 }
 
 /// One consumer group's view of its topics.
@@ -75,16 +80,17 @@ pub trait Transport: Send + Sync + 'static {
 pub trait Subscription: Send {
     /// The next deliveries after the last commit; waits a short while and may return none.
     async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>>;
-    /// Records that `delivery` and everything before it in this subscription is handled.
-    async fn commit(&mut self, delivery: &Delivery) -> anyhow::Result<()>;
+    /// Records that every delivery in `handled` (a prefix of what `poll` returned, in order) and
+    /// everything before each of them in its partition is handled.
+    async fn commit(&mut self, handled: &[Delivery]) -> anyhow::Result<()>;
 }
 
 /// A transport that misbehaves on purpose, for chaos tests: every batch is published twice, the
 /// first time in reverse order, so consumers see every event twice and some out of order.
-pub struct Faulty<T: Transport>(pub T);
+pub struct Faulty(pub std::sync::Arc<dyn Transport>);
 
 #[async_trait]
-impl<T: Transport> Transport for Faulty<T> {
+impl Transport for Faulty {
     async fn publish(&self, records: &[Record]) -> anyhow::Result<()> {
         let reversed: Vec<Record> = records.iter().rev().cloned().collect();
         self.0.publish(&reversed).await?;
@@ -97,5 +103,9 @@ impl<T: Transport> Transport for Faulty<T> {
 
     async fn ping(&self) -> bool {
         self.0.ping().await
+    }
+
+    async fn lag(&self, group: &str, topics: &[&str]) -> anyhow::Result<i64> {
+        self.0.lag(group, topics).await
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{Db, Migration, Tx};
+use crate::db::{Db, Dialect, Migration, Tx};
 use crate::events::{Envelope, Record, Transport};
 
 /// The outbox table; add it to a producing service's migrations.
@@ -108,11 +108,37 @@ impl Relay {
     }
 
     /// Publishes one batch; returns how many rows went out.
+    ///
+    /// Several instances of a service share one outbox on PostgreSQL. One relay at a time holds
+    /// the outbox (a transaction-scoped advisory lock, taken with `try`, so the others never wait
+    /// on it: they find nothing to do and look again later). `FOR UPDATE SKIP LOCKED` alone would
+    /// let two relays publish one reservation's events out of order. A relay that dies mid-batch
+    /// loses its lock with its connection; the next one publishes the batch again, which the
+    /// consumers' inboxes make harmless.
+    ///
+    /// On SQLite (one machine, one writer at a time) the rows are read and deleted without an
+    /// enclosing transaction, so the relay never holds the database's only write lock while it
+    /// waits for the transport.
     pub async fn publish_batch(&self) -> anyhow::Result<usize> {
+        if self.db.dialect() == Dialect::Sqlite {
+            let mut conn = self.db.pool().acquire().await?;
+            return self.publish_from(&mut conn).await;
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let lock = "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))";
+        if !sqlx::query_scalar::<_, bool>(lock).fetch_one(&mut *tx).await? {
+            return Ok(0);
+        }
+        let n = self.publish_from(&mut tx).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn publish_from(&self, conn: &mut sqlx::AnyConnection) -> anyhow::Result<usize> {
         let rows: Vec<(i64, String, String, String)> =
             sqlx::query_as("SELECT seq, topic, msg_key, body FROM outbox ORDER BY seq LIMIT $1")
                 .bind(BATCH)
-                .fetch_all(self.db.pool())
+                .fetch_all(&mut *conn)
                 .await?;
         if rows.is_empty() {
             return Ok(0);
@@ -131,7 +157,7 @@ impl Relay {
         for seq in &published {
             query = query.bind(*seq);
         }
-        query.execute(self.db.pool()).await?;
+        query.execute(&mut *conn).await?;
         Ok(records.len())
     }
 }

@@ -1,7 +1,7 @@
 //! What the composition root hands a service: its database, the transport, and a place to run
 //! background workers that stop with the process.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,7 +25,12 @@ pub struct Context {
     pub dead_letters: DeadLetters,
     /// Failures of one event before it is parked (`SKYCAMP_CONSUMER_MAX_ATTEMPTS`).
     pub max_attempts: u32,
+    /// Every consumer group started through this context, with its topics (for lag reports).
+    pub groups: Groups,
 }
+
+/// Consumer groups and their topics, shared by the contexts of one process.
+pub type Groups = Arc<Mutex<Vec<(&'static str, &'static [&'static str])>>>;
 
 impl Context {
     /// Starts the outbox relay for this service's database; returns the handle to wake it.
@@ -39,6 +44,7 @@ impl Context {
     /// Starts a consumer group on `topics`; its dead letters can be replayed through `handler`.
     pub fn spawn_consumer(&self, group: &'static str, topics: &'static [&'static str], handler: Arc<dyn Handler>) {
         self.dead_letters.register(group, handler.clone());
+        self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((group, topics));
         let consumer = Consumer {
             group,
             topics,

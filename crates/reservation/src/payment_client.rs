@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use skycamp_contracts::payment::{ApprovePayment, Payment};
+use skycamp_platform::endpoints::Endpoints;
 use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 use tower_resilience::circuitbreaker::{CircuitBreakerError, CircuitBreakerLayer, CircuitMetrics, CircuitState};
@@ -81,7 +82,7 @@ struct Transitions {
 #[derive(Clone)]
 pub struct PaymentClient {
     http: reqwest::Client,
-    base: String,
+    payment: Endpoints,
     breaker: Breaker,
     state: Arc<dyn Fn() -> CircuitState + Send + Sync>,
     metrics: Arc<dyn Fn() -> BoxFuture<'static, CircuitMetrics> + Send + Sync>,
@@ -90,9 +91,11 @@ pub struct PaymentClient {
 }
 
 impl PaymentClient {
-    /// A client for the payment service at `base` (e.g. `http://127.0.0.1:8083`), giving up on a
-    /// call after `timeout`, behind a breaker configured by `breaker`.
+    /// A client for the payment service at `base` (e.g. `http://127.0.0.1:8083`, or several
+    /// instances separated by commas), giving up on a call after `timeout`, behind a breaker
+    /// configured by `breaker`.
     pub fn new(base: &str, timeout: Duration, breaker: BreakerConfig) -> anyhow::Result<Self> {
+        let payment = Endpoints::parse(base).map_err(|e| anyhow::anyhow!("payment URL: {e}"))?;
         let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
         let transitions = Arc::new(Transitions::default());
         let counts = transitions.clone();
@@ -125,7 +128,7 @@ impl PaymentClient {
         let passthrough = tower::service_fn(|exchange: Exchange| exchange.0);
         Ok(Self {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            payment,
             breaker: BoxCloneSyncService::new(layer.layer_fn(passthrough)),
             state: Arc::new({
                 let handle = handle.clone();
@@ -166,28 +169,32 @@ impl PaymentClient {
 
     /// Charges for a reservation; idempotent on the reservation id.
     pub async fn approve(&self, request: &ApprovePayment) -> Result<Payment, PaymentError> {
-        self.call(self.http.post(format!("{}/payments", self.base)).json(request)).await
+        let (http, request) = (self.http.clone(), request.clone());
+        self.call(move |base| http.post(format!("{base}/payments")).json(&request)).await
     }
 
     /// Refunds a payment; idempotent.
     pub async fn refund(&self, payment_id: i64, reason: &str) -> Result<Payment, PaymentError> {
-        let url = format!("{}/payments/{payment_id}/refund", self.base);
-        self.call(self.http.post(url).json(&serde_json::json!({ "reason": reason }))).await
+        let (http, body) = (self.http.clone(), serde_json::json!({ "reason": reason }));
+        self.call(move |base| http.post(format!("{base}/payments/{payment_id}/refund")).json(&body)).await
     }
 
     /// The payment for a reservation, if any.
     pub async fn find_by_reservation(&self, reservation_id: i64) -> Result<Option<Payment>, PaymentError> {
-        let request = self.http.get(format!("{}/payments", self.base)).query(&[("reservationId", reservation_id)]);
+        let http = self.http.clone();
+        let request =
+            move |base: &str| http.get(format!("{base}/payments")).query(&[("reservationId", reservation_id)]);
         let payments: Vec<Payment> = self.call(request).await?;
         Ok(payments.into_iter().next())
     }
 
     fn call<T: serde::de::DeserializeOwned>(
         &self,
-        request: reqwest::RequestBuilder,
+        request: impl Fn(&str) -> reqwest::RequestBuilder + Send + 'static,
     ) -> impl Future<Output = Result<T, PaymentError>> + Send + 'static {
+        let payment = self.payment.clone();
         let exchange = Exchange(Box::pin(async move {
-            let response = request.send().await.map_err(|e| e.to_string())?;
+            let response = payment.send(request).await.map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
             let body = response.bytes().await.map_err(|e| e.to_string())?;
             Ok((status, body))

@@ -14,7 +14,7 @@ use skycamp_platform::clock::Clock;
 use skycamp_platform::deadletter::DeadLetters;
 use skycamp_platform::eventlog::EventLog;
 use skycamp_platform::http::{Health, finish, serve};
-use skycamp_platform::service::Context;
+use skycamp_platform::service::{Context, Groups};
 use skycamp_platform::{Db, Transport};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -106,6 +106,31 @@ pub struct Settings {
     pub inventory_deadline: Duration,
     /// Chaos testing only: publish every event twice, the first time out of order.
     pub faulty_transport: bool,
+    /// Events over Kafka instead of the embedded log (`SKYCAMP_KAFKA_BROKERS`).
+    pub kafka: Option<KafkaSettings>,
+}
+
+/// The Kafka transport's settings (see the README's configuration table).
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub partitions: i32,
+    pub replication: i32,
+    pub session_timeout: Duration,
+    pub namespace: String,
+}
+
+impl KafkaSettings {
+    /// Settings for `brokers` with the defaults: 6 partitions, replication 1, 10 s sessions.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            partitions: 6,
+            replication: 1,
+            session_timeout: Duration::from_secs(10),
+            namespace: String::new(),
+        }
+    }
 }
 
 impl Settings {
@@ -132,6 +157,7 @@ impl Settings {
             consumer_max_attempts: 10,
             inventory_deadline: Duration::from_secs(60),
             faulty_transport: false,
+            kafka: None,
         }
     }
 
@@ -151,7 +177,10 @@ pub struct Running {
     servers: JoinSet<std::io::Result<()>>,
     tasks: TaskTracker,
     dbs: Vec<Db>,
-    log: EventLog,
+    /// The embedded log, when events do not go over Kafka.
+    log: Option<EventLog>,
+    transport: Arc<dyn Transport>,
+    groups: Groups,
     drain: Duration,
 }
 
@@ -169,12 +198,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         Some(a) => format!("http://{a}"),
         None => settings.remote.get(&s).cloned().unwrap_or_default(),
     };
-    let log = EventLog::open(&settings.data_dir).await.context("opening the event log")?;
-    let transport: Arc<dyn Transport> = if settings.faulty_transport {
-        Arc::new(skycamp_platform::events::Faulty(log.clone()))
-    } else {
-        Arc::new(log.clone())
-    };
+    let (log, transport) = open_transport(settings, services).await?;
     let mut running = Running {
         addrs: addrs.clone(),
         health: Vec::new(),
@@ -184,6 +208,8 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         tasks: TaskTracker::new(),
         dbs: Vec::new(),
         log,
+        transport: transport.clone(),
+        groups: Groups::default(),
         drain: settings.drain,
     };
     for (service, listener) in listeners {
@@ -198,6 +224,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             transport: transport.clone(),
             tasks: running.tasks.clone(),
             shutdown: running.worker_stop.clone(),
+            groups: running.groups.clone(),
         });
         let mut router = build(settings, service, ctx.as_ref(), &url)
             .await
@@ -212,6 +239,44 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         tracing::info!(service = service.name(), addr = %addrs[&service], "service listening");
     }
     Ok(running)
+}
+
+/// The embedded log (when used) and the transport every service here shares.
+async fn open_transport(
+    settings: &Settings,
+    services: &[Service],
+) -> anyhow::Result<(Option<EventLog>, Arc<dyn Transport>)> {
+    let (log, transport): (Option<EventLog>, Arc<dyn Transport>) = match &settings.kafka {
+        None => {
+            let log = EventLog::open(&settings.data_dir).await.context("opening the event log")?;
+            (Some(log.clone()), Arc::new(log))
+        }
+        Some(kafka) => (None, connect_kafka(kafka, services).await?),
+    };
+    Ok(match settings.faulty_transport {
+        true => (log, Arc::new(skycamp_platform::events::Faulty(transport))),
+        false => (log, transport),
+    })
+}
+
+#[cfg(feature = "kafka")]
+async fn connect_kafka(kafka: &KafkaSettings, services: &[Service]) -> anyhow::Result<Arc<dyn Transport>> {
+    let names: Vec<&str> = services.iter().map(|s| s.name()).collect();
+    let config = skycamp_platform::kafka::KafkaConfig {
+        brokers: kafka.brokers.clone(),
+        partitions: kafka.partitions,
+        replication: kafka.replication,
+        session_timeout: kafka.session_timeout,
+        topics: skycamp_contracts::topics::ALL.iter().map(|t| (*t).to_owned()).collect(),
+        client_id: format!("skycamp-{}", names.join("-")),
+        namespace: kafka.namespace.clone(),
+    };
+    Ok(Arc::new(skycamp_platform::kafka::Kafka::connect(config).await?))
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn connect_kafka(_: &KafkaSettings, _: &[Service]) -> anyhow::Result<Arc<dyn Transport>> {
+    anyhow::bail!("SKYCAMP_KAFKA_BROKERS is set, but this skycamp was built without the `kafka` feature")
 }
 
 async fn open_db(settings: &Settings, service: Service) -> anyhow::Result<Db> {
@@ -278,14 +343,23 @@ impl Running {
         format!("http://{}", self.addr(service))
     }
 
-    /// The shared event log (for tools and tests).
-    pub fn event_log(&self) -> &EventLog {
-        &self.log
+    /// The embedded event log (for tools and tests); None when events go over Kafka.
+    pub fn event_log(&self) -> Option<&EventLog> {
+        self.log.as_ref()
+    }
+
+    /// The transport the services here publish to and consume from.
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        self.transport.clone()
     }
 
     /// Work not yet done: events in outboxes plus events consumers have not handled.
     pub async fn backlog(&self) -> anyhow::Result<i64> {
-        let mut total = self.log.lag().await?;
+        let groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut total = 0;
+        for (group, topics) in groups {
+            total += self.transport.lag(group, topics).await?;
+        }
         for db in &self.dbs {
             total += skycamp_platform::outbox::pending(db).await?;
         }
@@ -308,7 +382,9 @@ impl Running {
         for db in &self.dbs {
             db.close().await;
         }
-        self.log.close().await;
+        if let Some(log) = &self.log {
+            log.close().await;
+        }
         tracing::info!("stopped");
     }
 

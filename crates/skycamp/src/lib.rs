@@ -10,4 +10,5 @@
 pub mod app;
 pub mod audit;
 pub mod bench;
+pub mod config;
 pub mod processes;

@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use skycamp::app::{self, Service, Settings};
+use skycamp::config;
 
 #[derive(Parser)]
 #[command(name = "skycamp", version, about = "Flight and campsite reservations as event-driven microservices")]
@@ -22,6 +23,10 @@ enum Command {
         /// Run each service as its own OS process instead, sharing the data dir.
         #[arg(long)]
         processes: bool,
+        /// With --processes: instances of every service (more than one needs PostgreSQL and
+        /// Kafka); instance k listens on the service's port + 100·k.
+        #[arg(long, env = "SKYCAMP_INSTANCES", default_value_t = 1, requires = "processes", value_parser = clap::value_parser!(u16).range(1..=50))]
+        instances: u16,
         /// PostgreSQL for every service (a schema each); default: SQLite files in the data dir.
         #[arg(long, env = "SKYCAMP_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
@@ -145,6 +150,24 @@ struct Common {
     /// Deliver customer messages as JSON POSTs to this URL (default: to the log).
     #[arg(long, env = "SKYCAMP_NOTIFY_WEBHOOK_URL")]
     notify_webhook_url: Option<String>,
+    /// Kafka bootstrap servers (`host:port,…`): events go over Kafka instead of the embedded log.
+    #[arg(long, env = "SKYCAMP_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Partitions of each topic Skycamp creates.
+    #[arg(long, env = "SKYCAMP_KAFKA_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    kafka_partitions: i32,
+    /// Replication factor of each topic Skycamp creates.
+    #[arg(long, env = "SKYCAMP_KAFKA_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=32))]
+    kafka_replication: i32,
+    /// How long a consumer group waits for a silent instance before moving its partitions, in ms.
+    #[arg(long, env = "SKYCAMP_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
+    kafka_session_timeout_ms: u64,
+    /// Prefix of every topic and consumer group name, so several platforms can share a cluster.
+    #[arg(long, env = "SKYCAMP_KAFKA_NAMESPACE", default_value = "")]
+    kafka_namespace: String,
+    /// Chaos testing only: publish every event twice, the first time out of order.
+    #[arg(long, hide = true)]
+    faulty_transport: bool,
 }
 
 impl Common {
@@ -172,10 +195,37 @@ impl Common {
             format!("--idempotency-retention-hours={}", self.idempotency_retention_hours),
         ];
         args.extend(self.notify_webhook_url.iter().map(|u| format!("--notify-webhook-url={u}")));
+        args.extend(self.faulty_transport.then(|| "--faulty-transport".to_owned()));
+        if let Some(brokers) = &self.kafka_brokers {
+            args.extend([
+                format!("--kafka-brokers={brokers}"),
+                format!("--kafka-partitions={}", self.kafka_partitions),
+                format!("--kafka-replication={}", self.kafka_replication),
+                format!("--kafka-session-timeout-ms={}", self.kafka_session_timeout_ms),
+                format!("--kafka-namespace={}", self.kafka_namespace),
+            ]);
+        }
         args
     }
 
-    fn settings(&self) -> Settings {
+    /// The settings, after the checks clap's parsers cannot make; errors name the variable.
+    fn settings(&self) -> anyhow::Result<Settings> {
+        config::check_url("SKYCAMP_NOTIFY_WEBHOOK_URL", self.notify_webhook_url.as_deref())?;
+        config::check_rate("SKYCAMP_BREAKER_FAILURE_RATE", self.breaker_failure_rate)?;
+        let kafka = match &self.kafka_brokers {
+            None => None,
+            Some(brokers) => {
+                config::check_brokers("SKYCAMP_KAFKA_BROKERS", brokers)?;
+                config::check_name("SKYCAMP_KAFKA_NAMESPACE", &self.kafka_namespace)?;
+                Some(app::KafkaSettings {
+                    brokers: brokers.clone(),
+                    partitions: self.kafka_partitions,
+                    replication: self.kafka_replication,
+                    session_timeout: Duration::from_millis(self.kafka_session_timeout_ms),
+                    namespace: self.kafka_namespace.clone(),
+                })
+            }
+        };
         let mut s = Settings::new(self.data_dir.clone());
         s.bind = self.bind;
         s.ports.insert(Service::Gateway, self.gateway_port);
@@ -212,26 +262,46 @@ impl Common {
             open_for: Duration::from_millis(self.breaker_open_ms),
             half_open_calls: 2,
         };
-        s
+        s.kafka = kafka;
+        s.faulty_transport = self.faulty_transport;
+        Ok(s)
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Up { processes: false, database_url, common } => {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let argv: Vec<String> = std::env::args().collect();
+            if let Some(var) = config::variable_behind(&e, &Cli::command(), &argv) {
+                eprintln!("error: invalid {var} (set in the environment)");
+            }
+            e.exit()
+        }
+    };
+    match cli.command {
+        Command::Up { processes: false, database_url, common, .. } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            let mut settings = common.settings();
+            config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
+            let mut settings = common.settings()?;
             settings.database_url = database_url;
             let running = app::start(&settings, &Service::ALL).await?;
             running.run_until_signalled().await
         }
-        Command::Up { processes: true, database_url, common } => {
+        Command::Up { processes: true, instances, database_url, common } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            let settings = common.settings();
+            config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
+            let settings = common.settings()?;
+            let shared = settings.kafka.is_some() && database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+            anyhow::ensure!(
+                instances == 1 || shared,
+                "invalid SKYCAMP_INSTANCES: {instances} instances of each service need SKYCAMP_KAFKA_BROKERS and a postgres:// SKYCAMP_DATABASE_URL"
+            );
+            let layout = skycamp::processes::layout(&settings, instances)?;
             let mut passthrough = common.passthrough();
             passthrough.extend(database_url.map(|url| format!("--database-url={url}")));
-            let children = skycamp::processes::spawn_all(&settings, &passthrough)?;
+            let children = skycamp::processes::spawn_all(&settings, &layout, &passthrough)?;
             skycamp::processes::supervise(children).await
         }
         Command::Serve {
@@ -248,18 +318,24 @@ async fn main() -> anyhow::Result<()> {
             common,
         } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            let mut settings = common.settings();
+            config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
+            let mut settings = common.settings()?;
             settings.database_url = database_url;
             if let Some(port) = port {
                 settings.ports.insert(service, port);
             }
-            settings.remote.insert(Service::Flight, flight_url);
-            settings.remote.insert(Service::Reservation, reservation_url);
-            settings.remote.insert(Service::Payment, payment_url);
-            settings.remote.insert(Service::Campsite, campsite_url);
-            settings.remote.insert(Service::Mileage, mileage_url);
-            settings.remote.insert(Service::Notification, notification_url);
-            settings.remote.insert(Service::Review, review_url);
+            for (s, var, urls) in [
+                (Service::Flight, "SKYCAMP_FLIGHT_URL", flight_url),
+                (Service::Reservation, "SKYCAMP_RESERVATION_URL", reservation_url),
+                (Service::Payment, "SKYCAMP_PAYMENT_URL", payment_url),
+                (Service::Campsite, "SKYCAMP_CAMPSITE_URL", campsite_url),
+                (Service::Mileage, "SKYCAMP_MILEAGE_URL", mileage_url),
+                (Service::Notification, "SKYCAMP_NOTIFICATION_URL", notification_url),
+                (Service::Review, "SKYCAMP_REVIEW_URL", review_url),
+            ] {
+                config::check_urls(var, &urls)?;
+                settings.remote.insert(s, urls);
+            }
             let running = app::start(&settings, &[service]).await?;
             running.run_until_signalled().await
         }

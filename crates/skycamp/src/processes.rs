@@ -1,46 +1,88 @@
 //! `skycamp up --processes`: every service as its own OS process (`skycamp serve <service>`),
 //! sharing the data dir and its event log, so one can be killed and started again on its own.
+//! With `--instances N` (PostgreSQL and Kafka only) every service runs N times.
 //! This process only supervises: it forwards SIGTERM/Ctrl-C to every child and waits for them.
 //! A child that dies is reported, not restarted (that is the orchestrator's job in a cluster).
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
 use crate::app::{Service, Settings};
 
-/// The command line of `skycamp serve <service>` for `settings` (the URLs point at the siblings).
-pub fn serve_args(settings: &Settings, service: Service) -> Vec<String> {
+/// Where each instance of each service listens.
+pub type Layout = BTreeMap<Service, Vec<u16>>;
+
+/// `instances` instances of every service: the service's port, then 100 higher per instance
+/// (gateway 8080, 8180, …; reservation 8081, 8181, …).
+pub fn layout(settings: &Settings, instances: u16) -> anyhow::Result<Layout> {
+    Service::ALL
+        .iter()
+        .map(|&s| {
+            let ports = (0..instances)
+                .map(|k| {
+                    settings.ports[&s]
+                        .checked_add(100 * k)
+                        .ok_or_else(|| anyhow::anyhow!("{} instances of {} run out of ports", instances, s.name()))
+                })
+                .collect::<anyhow::Result<Vec<u16>>>()?;
+            Ok((s, ports))
+        })
+        .collect()
+}
+
+/// The command line of `skycamp serve <service>` for instance `k` of `layout`: its own port, and
+/// every instance of every sibling as that sibling's URL list.
+pub fn instance_args(settings: &Settings, layout: &Layout, service: Service, k: usize) -> Vec<String> {
     let mut args =
         vec!["serve".into(), service.name().into(), "--data-dir".into(), settings.data_dir.display().to_string()];
     args.extend(["--bind".into(), settings.bind.to_string()]);
+    args.extend(["--port".into(), layout[&service][k].to_string()]);
     for s in Service::ALL {
-        args.push(format!("--{}-port", s.name()));
-        args.push(settings.ports[&s].to_string());
         if s != Service::Gateway {
+            let urls: Vec<String> = layout[&s].iter().map(|p| format!("http://{}:{p}", settings.bind)).collect();
             args.push(format!("--{}-url", s.name()));
-            args.push(format!("http://{}:{}", settings.bind, settings.ports[&s]));
+            args.push(urls.join(","));
         }
     }
     args
 }
 
-/// Starts every service as a child process running this same executable.
-pub fn spawn_all(settings: &Settings, passthrough: &[String]) -> anyhow::Result<Vec<(Service, Child)>> {
+/// The command line of `skycamp serve <service>` for `settings` (the URLs point at the siblings).
+pub fn serve_args(settings: &Settings, service: Service) -> Vec<String> {
+    let one_each: Layout = Service::ALL.iter().map(|s| (*s, vec![settings.ports[s]])).collect();
+    instance_args(settings, &one_each, service, 0)
+}
+
+/// Starts every instance of every service in `layout` as a child process running this same
+/// executable.
+pub fn spawn_all(
+    settings: &Settings,
+    layout: &Layout,
+    passthrough: &[String],
+) -> anyhow::Result<Vec<(Service, Child)>> {
     let exe = std::env::current_exe()?;
-    Service::ALL
-        .iter()
-        .map(|&s| {
+    let mut children = Vec::new();
+    for &s in &Service::ALL {
+        for k in 0..layout[&s].len() {
             let child = Command::new(&exe)
-                .args(serve_args(settings, s))
+                .args(instance_args(settings, layout, s, k))
                 .args(passthrough)
                 .stdin(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()?;
-            tracing::info!(service = s.name(), pid = child.id(), "service process started");
-            Ok((s, child))
-        })
-        .collect()
+            tracing::info!(
+                service = s.name(),
+                instance = k,
+                port = layout[&s][k],
+                pid = child.id(),
+                "service process started"
+            );
+            children.push((s, child));
+        }
+    }
+    Ok(children)
 }
 
 /// Waits for SIGTERM/Ctrl-C (forwarding SIGTERM to every child) or for a child to exit.

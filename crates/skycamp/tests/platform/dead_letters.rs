@@ -2,8 +2,8 @@
 //! through the gateway.
 
 use serde_json::{Value, json};
+use skycamp_platform::Envelope;
 use skycamp_platform::events::Record;
-use skycamp_platform::{Envelope, Transport};
 
 use crate::support::TestApp;
 
@@ -16,7 +16,7 @@ async fn a_poison_event_is_parked_and_the_next_booking_still_confirms() {
     let poison =
         Envelope::new("reservation", "ReservationPlaced", "reservation/999".into(), json!({ "reservationId": "oops" }));
     let record = Record { topic: "reservation".into(), key: poison.subject.clone(), envelope: poison.clone() };
-    app.running().event_log().publish(&[record]).await.unwrap();
+    app.running().transport().publish(&[record]).await.unwrap();
 
     let (code, r) = app.book(flight, 1, "01066667777").await;
     assert_eq!(code, 201);

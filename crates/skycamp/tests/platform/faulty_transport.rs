@@ -97,6 +97,9 @@ async fn duplicated_and_reordered_events_leave_the_same_state_as_a_clean_run() {
     let faulty = TestApp::spawn_with(|s| s.faulty_transport = true).await;
     let faulty_ids = story(&faulty).await;
     assert_eq!(faulty_ids, clean_ids);
-    assert!(faulty.running().event_log().records().await.unwrap().len() > 2 * 30, "every event went out twice");
+    assert!(
+        faulty.running().event_log().expect("the embedded log").records().await.unwrap().len() > 2 * 30,
+        "every event went out twice"
+    );
     assert_eq!(seen(&faulty, &faulty_ids).await, clean_state);
 }

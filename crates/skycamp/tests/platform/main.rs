@@ -14,6 +14,7 @@ mod race;
 mod reconcile;
 mod redelivery;
 mod restart;
+mod scaleout;
 mod seed_httpie;
 mod stuck;
 mod support;

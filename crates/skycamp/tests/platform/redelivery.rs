@@ -60,7 +60,7 @@ async fn delivering_every_event_a_second_time_changes_nothing() {
     let messages_before: usize =
         before.iter().filter_map(|v| v.as_array()).flatten().filter(|m| m.get("topic").is_some()).count();
 
-    let log = app.running().event_log();
+    let log = app.running().event_log().expect("the embedded log");
     let everything = log.records().await.unwrap();
     assert!(everything.len() > 20, "the scenario produced events ({})", everything.len());
     log.publish(&everything).await.unwrap();

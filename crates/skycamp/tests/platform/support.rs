@@ -17,12 +17,29 @@ pub fn settings(dir: &std::path::Path) -> Settings {
     s.payment_timeout = Duration::from_secs(2);
     s.pending_timeout = Duration::from_millis(500);
     s.database_url = postgres_for(dir);
+    s.kafka = kafka_for(dir);
     s
+}
+
+/// Kafka on the broker named by `SKYCAMP_TEST_KAFKA_BROKERS`, with topics and groups of their
+/// own for this test directory.
+fn kafka_for(dir: &std::path::Path) -> Option<skycamp::app::KafkaSettings> {
+    let brokers = std::env::var("SKYCAMP_TEST_KAFKA_BROKERS").ok()?;
+    let mut kafka = skycamp::app::KafkaSettings::new(brokers);
+    kafka.namespace = namespace_for(dir);
+    kafka.partitions = 3;
+    Some(kafka)
+}
+
+/// A Kafka topic and group prefix unique to `dir`.
+pub fn namespace_for(dir: &std::path::Path) -> String {
+    let name: String = dir.file_name().unwrap().to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("t{}.", name.to_ascii_lowercase())
 }
 
 /// The test database for `dir` on the server named by `SKYCAMP_TEST_POSTGRES_URL`, created on
 /// first use (the name is derived from the temp dir, so a restart in one test finds its data).
-fn postgres_for(dir: &std::path::Path) -> Option<String> {
+pub fn postgres_for(dir: &std::path::Path) -> Option<String> {
     let admin = std::env::var("SKYCAMP_TEST_POSTGRES_URL").ok()?;
     let name: String = dir.file_name()?.to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect();
     let db = format!("skycamp_{}", name.to_ascii_lowercase());

@@ -1,0 +1,275 @@
+//! The Kafka transport (rdkafka over librdkafka), for running several instances of each service.
+//!
+//! - One topic per producing context; records keyed by aggregate, so one reservation's events
+//!   share a partition and stay in order.
+//! - Records are CloudEvents in structured mode: the value is the JSON envelope, with a
+//!   `content-type: application/cloudevents+json` header, so any Kafka client can read them.
+//! - Producer: `acks=all` and idempotence on, so a retried send is neither lost nor duplicated
+//!   by the broker and per-partition order holds.
+//! - Consumers: one group per consuming service; offsets are committed by hand, synchronously,
+//!   only after the batch's inbox transactions (`enable.auto.commit=false`). A new group starts
+//!   at the earliest offset, so nothing published before a service first started is missed.
+//! - Topics are created when missing (partitions and replication configurable), at start-up and
+//!   again before first use if the broker was down then.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use futures::FutureExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::OnceCell;
+
+use crate::events::{Delivery, Record, Subscription, Transport};
+
+/// How to reach the broker and shape the topics.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]` (`bootstrap.servers`).
+    pub brokers: String,
+    /// Partitions of each topic created here.
+    pub partitions: i32,
+    /// Replication factor of each topic created here.
+    pub replication: i32,
+    /// How long the group waits for a silent member before giving its partitions to the others.
+    pub session_timeout: Duration,
+    /// The topics to create when missing.
+    pub topics: Vec<String>,
+    /// `client.id`, shown in the broker's logs (the service's name).
+    pub client_id: String,
+    /// Prefix of every topic and group name, so several platforms can share one cluster.
+    pub namespace: String,
+}
+
+impl KafkaConfig {
+    fn named(&self, name: &str) -> String {
+        format!("{}{name}", self.namespace)
+    }
+}
+
+const CONTENT_TYPE: &str = "application/cloudevents+json";
+const BATCH: usize = 256;
+
+/// The Kafka transport; cheap to clone.
+#[derive(Clone)]
+pub struct Kafka {
+    producer: FutureProducer,
+    config: Arc<KafkaConfig>,
+    topics_ready: Arc<OnceCell<()>>,
+}
+
+impl Kafka {
+    /// A transport for `config`. Does not need the broker to be up: topics are created now if it
+    /// is, else before the first publish or subscribe.
+    pub async fn connect(config: KafkaConfig) -> anyhow::Result<Self> {
+        let producer: FutureProducer = client_config(&config)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .context("creating the Kafka producer")?;
+        let kafka = Self { producer, config: Arc::new(config), topics_ready: Arc::default() };
+        if let Err(e) = tokio::time::timeout(Duration::from_secs(10), kafka.ensure_topics())
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|r| r)
+        {
+            tracing::warn!(brokers = %kafka.config.brokers, error = %format!("{e:#}"), "cannot create topics yet; will retry before first use");
+        }
+        Ok(kafka)
+    }
+
+    /// Creates the configured topics that are missing (once per process).
+    async fn ensure_topics(&self) -> anyhow::Result<()> {
+        self.topics_ready
+            .get_or_try_init(|| async {
+                let admin: AdminClient<DefaultClientContext> =
+                    client_config(&self.config).create().context("creating the Kafka admin client")?;
+                let (partitions, replication) = (self.config.partitions, self.config.replication);
+                let names: Vec<String> = self.config.topics.iter().map(|t| self.config.named(t)).collect();
+                let topics: Vec<NewTopic> =
+                    names.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication))).collect();
+                let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+                for result in admin.create_topics(&topics, &options).await.context("creating topics")? {
+                    match result {
+                        Ok(topic) => tracing::info!(%topic, partitions = self.config.partitions, "topic created"),
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((topic, code)) => anyhow::bail!("creating topic {topic}: {code}"),
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.brokers).set("client.id", &config.client_id);
+    c
+}
+
+#[async_trait]
+impl Transport for Kafka {
+    async fn publish(&self, records: &[Record]) -> anyhow::Result<()> {
+        self.ensure_topics().await?;
+        let mut pending = Vec::with_capacity(records.len());
+        // Queue every record first (in order: the idempotent producer keeps that order per
+        // partition, even across retries), then wait for the broker to acknowledge all of them.
+        for r in records {
+            let body = serde_json::to_vec(&r.envelope)?;
+            let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some(CONTENT_TYPE) });
+            let topic = self.config.named(&r.topic);
+            let record = FutureRecord::to(&topic).key(&r.key).payload(&body).headers(headers);
+            match self.producer.send_result(record) {
+                Ok(delivery) => pending.push(delivery),
+                Err((e, _)) => anyhow::bail!("queueing an event for topic {}: {e}", r.topic),
+            }
+        }
+        for delivery in pending {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => anyhow::bail!("the broker did not take an event: {e}"),
+                Err(_) => anyhow::bail!("the Kafka producer was closed before an event was acknowledged"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, group: &str, topics: &[&str]) -> anyhow::Result<Box<dyn Subscription>> {
+        self.ensure_topics().await?;
+        let session_ms = self.config.session_timeout.as_millis().max(1000);
+        let consumer: StreamConsumer = client_config(&self.config)
+            .set("group.id", self.config.named(group))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session_ms.to_string())
+            .set("heartbeat.interval.ms", (session_ms / 4).to_string())
+            .create()
+            .with_context(|| format!("creating the Kafka consumer of group {group}"))?;
+        let named: Vec<String> = topics.iter().map(|t| self.config.named(t)).collect();
+        let named: Vec<&str> = named.iter().map(String::as_str).collect();
+        consumer.subscribe(&named).with_context(|| format!("subscribing group {group} to {topics:?}"))?;
+        Ok(Box::new(KafkaSubscription {
+            consumer: Arc::new(consumer),
+            group: group.to_owned(),
+            namespace: self.config.namespace.clone(),
+        }))
+    }
+
+    async fn ping(&self) -> bool {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, Duration::from_secs(2)).is_ok())
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn lag(&self, group: &str, topics: &[&str]) -> anyhow::Result<i64> {
+        let consumer: rdkafka::consumer::BaseConsumer = client_config(&self.config)
+            .set("group.id", self.config.named(group))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let topics: Vec<String> = topics.iter().map(|t| self.config.named(t)).collect();
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let mut assignment = TopicPartitionList::new();
+            let mut ends = BTreeMap::new();
+            for topic in &topics {
+                let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+                for t in metadata.topics() {
+                    for p in t.partitions() {
+                        assignment.add_partition(topic, p.id());
+                        let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+                        ends.insert((topic.clone(), p.id()), (low, high));
+                    }
+                }
+            }
+            let committed = consumer.committed_offsets(assignment, timeout)?;
+            let mut lag = 0;
+            for e in committed.elements() {
+                let (low, high) = ends[&(e.topic().to_owned(), e.partition())];
+                let from = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => low,
+                };
+                lag += (high - from).max(0);
+            }
+            Ok(lag)
+        })
+        .await?
+    }
+}
+
+struct KafkaSubscription {
+    consumer: Arc<StreamConsumer>,
+    group: String,
+    namespace: String,
+}
+
+impl KafkaSubscription {
+    /// The delivery for a message, or None (logged) for one that is not a Skycamp event.
+    fn delivery(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Option<Delivery> {
+        let envelope = m.payload().map(serde_json::from_slice).transpose().ok().flatten();
+        let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+        match envelope {
+            Some(envelope) => Some(Delivery {
+                record: Record {
+                    topic: m.topic().strip_prefix(self.namespace.as_str()).unwrap_or(m.topic()).to_owned(),
+                    key: key.unwrap_or_default(),
+                    envelope,
+                },
+                partition: m.partition(),
+                position: m.offset(),
+            }),
+            None => {
+                tracing::error!(group = %self.group, topic = m.topic(), partition = m.partition(), offset = m.offset(), "skipping a record that is not a CloudEvents JSON envelope");
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>> {
+        let mut batch = Vec::new();
+        match tokio::time::timeout(Duration::from_millis(500), self.consumer.recv()).await {
+            Err(_) => return Ok(batch),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(m)) => batch.extend(self.delivery(&m)),
+        }
+        // Then whatever is already fetched, without waiting.
+        while batch.len() < BATCH {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(m)) => batch.extend(self.delivery(&m)),
+                _ => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn commit(&mut self, handled: &[Delivery]) -> anyhow::Result<()> {
+        let mut next = BTreeMap::new();
+        for d in handled {
+            next.insert((format!("{}{}", self.namespace, d.record.topic), d.partition), d.position + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+        }
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await??;
+        Ok(())
+    }
+}

@@ -1,0 +1,477 @@
+//! Scale-out: PostgreSQL and Kafka, two instances of every service, each a separate process.
+//! The end-to-end, race and redelivery stories run again here, and a consumer instance is
+//! killed in the middle of a booking storm.
+//!
+//! Needs `SKYCAMP_TEST_POSTGRES_URL` and `SKYCAMP_TEST_KAFKA_BROKERS` (`scripts/test` starts
+//! both servers). Without them each test says so and passes, except in CI (`CI=true`), where
+//! a missing server fails the test.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use skycamp::app::{Service, Settings};
+use skycamp::processes::{Layout, instance_args};
+use tokio::process::{Child, Command};
+
+use crate::support::{self, eventually};
+
+const INSTANCES: usize = 2;
+
+/// The broker's address, or None (after saying why) when the suite cannot run here.
+fn broker() -> Option<String> {
+    let pg = std::env::var("SKYCAMP_TEST_POSTGRES_URL").ok();
+    let kafka = std::env::var("SKYCAMP_TEST_KAFKA_BROKERS").ok();
+    match (pg, kafka) {
+        (Some(_), Some(kafka)) => Some(kafka),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("the scale-out suite needs SKYCAMP_TEST_POSTGRES_URL and SKYCAMP_TEST_KAFKA_BROKERS in CI")
+        }
+        _ => {
+            eprintln!("skipped: set SKYCAMP_TEST_POSTGRES_URL and SKYCAMP_TEST_KAFKA_BROKERS (scripts/test does)");
+            None
+        }
+    }
+}
+
+/// Every service twice, on one PostgreSQL database and one Kafka namespace of their own.
+struct Cluster {
+    settings: Settings,
+    layout: Layout,
+    args: Vec<String>,
+    children: BTreeMap<(Service, usize), Child>,
+    gateways: Vec<String>,
+    turn: AtomicUsize,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts the cluster, with `extra` arguments for every process; None when it cannot run here.
+    async fn start(extra: &[&str]) -> Option<Self> {
+        let brokers = broker()?;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::new(dir.path().to_path_buf());
+        let layout: Layout =
+            Service::ALL.iter().map(|s| (*s, (0..INSTANCES).map(|_| support::free_port()).collect())).collect();
+        let database = support::postgres_for(dir.path()).unwrap();
+        let mut args = vec![
+            format!("--database-url={database}"),
+            format!("--kafka-brokers={brokers}"),
+            format!("--kafka-namespace={}", support::namespace_for(dir.path())),
+            "--kafka-partitions=4".into(),
+            "--kafka-session-timeout-ms=6000".into(),
+            "--log-level=warn".into(),
+            "--pending-timeout-ms=1000".into(),
+            "--payment-timeout-ms=2000".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let gateways = layout[&Service::Gateway].iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let mut cluster =
+            Self { settings, layout, args, children: BTreeMap::new(), gateways, turn: AtomicUsize::new(0), http, dir };
+        for s in Service::ALL {
+            for k in 0..INSTANCES {
+                cluster.spawn(s, k);
+            }
+        }
+        for s in Service::ALL {
+            for k in 0..INSTANCES {
+                cluster.ready(s, k).await;
+            }
+        }
+        Some(cluster)
+    }
+
+    fn log_file(&self, s: Service, k: usize) -> PathBuf {
+        self.dir.path().join(format!("{}-{k}.log", s.name()))
+    }
+
+    fn spawn(&mut self, s: Service, k: usize) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_file(s, k)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
+            .args(instance_args(&self.settings, &self.layout, s, k))
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.children.insert((s, k), child);
+    }
+
+    /// Waits for `/readyz` of instance `k` of `s`; on time-out shows its log.
+    async fn ready(&self, s: Service, k: usize) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.layout[&s][k]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.log_file(s, k)).unwrap_or_default();
+                panic!("{} instance {k} not ready in 60 s; its log:\n{log}", s.name());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: the instance dies mid-whatever, without leaving its consumer group.
+    async fn kill(&mut self, s: Service, k: usize) {
+        let mut child = self.children.remove(&(s, k)).unwrap();
+        child.kill().await.unwrap();
+    }
+
+    async fn restart(&mut self, s: Service, k: usize) {
+        self.spawn(s, k);
+        self.ready(s, k).await;
+    }
+
+    /// The gateways in turn, so requests are spread over both.
+    fn gw(&self) -> &str {
+        &self.gateways[self.turn.fetch_add(1, Ordering::Relaxed) % self.gateways.len()]
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let r = self.http.get(format!("{}{path}", self.gw())).send().await.unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.gw())).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers a flight; returns its id once both gateways show it in `flightStatuses`.
+    async fn flight(&self, name: &str, price: i64, seat: i64) -> i64 {
+        let body = json!({ "flightName": name, "destination": "korea", "price": price, "seat": seat });
+        let (code, f) = self.post("/flights", &body).await;
+        assert_eq!(code, 201, "{f}");
+        let id = f["id"].as_i64().unwrap();
+        for gw in &self.gateways {
+            let url = format!("{gw}/flightStatuses/{id}");
+            eventually("flight in flightStatuses", || async {
+                self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
+            })
+            .await;
+        }
+        id
+    }
+
+    /// Registers a campsite; returns its id once `campsiteStatuses` shows it.
+    async fn campsite(&self, name: &str, price_per_night: i64) -> i64 {
+        let body = json!({
+            "name": name, "location": "Gapyeong", "description": "by the river",
+            "pricePerNight": price_per_night, "capacity": 4, "amenities": ["fire pit"]
+        });
+        let (code, site) = self.post("/campsites", &body).await;
+        assert_eq!(code, 201, "{site}");
+        let id = site["id"].as_i64().unwrap();
+        for gw in &self.gateways {
+            let url = format!("{gw}/campsiteStatuses/{id}");
+            eventually("campsite in campsiteStatuses", || async {
+                self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
+            })
+            .await;
+        }
+        id
+    }
+
+    fn day(&self, days: i64) -> String {
+        (self.settings.clock.today() + time::Duration::days(days)).to_string()
+    }
+
+    async fn book_stay(&self, site: i64, from: i64, to: i64, phone: &str) -> (u16, Value) {
+        let body = json!({
+            "campsiteId": site, "checkIn": self.day(from), "checkOut": self.day(to), "guests": 2, "phone": phone
+        });
+        self.post("/reservations", &body).await
+    }
+
+    /// One flight booking; the status and id, or None when no answer came.
+    async fn book(&self, flight: i64, phone: &str) -> (Option<u16>, Option<i64>) {
+        let body = json!({ "flightId": flight, "count": 1, "phone": phone });
+        match self.http.post(format!("{}/reservations", self.gw())).json(&body).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (Some(status), r.json::<Value>().await.ok().and_then(|b| b["id"].as_i64()))
+            }
+            Err(_) => (None, None),
+        }
+    }
+
+    async fn status(&self, id: i64) -> String {
+        self.get(&format!("/reservations/{id}")).await["status"].as_str().unwrap().to_owned()
+    }
+
+    async fn wait_for(&self, id: i64, status: &str) {
+        eventually(&format!("reservation {id} {status}"), || async { self.status(id).await == status }).await;
+    }
+
+    async fn mileage(&self, phone: &str) -> i64 {
+        self.get(&format!("/mileages/{phone}")).await["balance"].as_i64().unwrap()
+    }
+
+    /// The topics of the messages a customer got about one reservation, sorted.
+    async fn messages(&self, phone: &str, id: i64) -> Vec<String> {
+        let all = self.get(&format!("/messages?phone={phone}")).await;
+        let mut topics: Vec<String> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["reservationId"] == id)
+            .map(|m| m["topic"].as_str().unwrap().to_owned())
+            .collect();
+        topics.sort();
+        topics
+    }
+
+    /// The saga's own steps of a reservation, in order (mileage and message steps left out).
+    async fn saga_steps(&self, id: i64) -> Vec<String> {
+        let side = ["mileage accrued", "mileage deducted", "message sent"];
+        let timeline = self.get(&format!("/reservations/{id}/timeline")).await;
+        timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_str().unwrap().to_owned())
+            .filter(|s| !side.contains(&s.as_str()))
+            .collect()
+    }
+
+    /// Every reservation final, and the auditor finds seats, nights and money in agreement.
+    async fn converged(&self) -> Vec<Value> {
+        eventually("every saga final", || async {
+            let all = self.get("/reservations?limit=1000").await;
+            all.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| matches!(r["status"].as_str(), Some("CONFIRMED" | "REJECTED" | "CANCELLED")))
+        })
+        .await;
+        let gw = self.gateways[0].clone();
+        eventually("the auditor finds no mismatch", || async {
+            skycamp::audit::audit(&gw).await.is_ok_and(|report| report.mismatches.is_empty())
+        })
+        .await;
+        self.get("/reservations?limit=1000").await.as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn the_seed_stories_run_end_to_end_on_two_instances_of_everything() {
+    let Some(c) = Cluster::start(&[]).await else { return };
+
+    // Airline: register, book and pay in one step, confirm, history, cancel with refund.
+    let flight = c.flight("CH777", 300_000, 40).await;
+    let phone = "01097770770";
+    let (code, r) = c.post("/reservations", &json!({ "flightId": flight, "count": 1, "phone": phone })).await;
+    assert_eq!((code, r["status"].as_str(), r["amount"].as_i64()), (201, Some("PAID"), Some(300_000)), "{r}");
+    let id = r["id"].as_i64().unwrap();
+    c.wait_for(id, "CONFIRMED").await;
+    eventually("39 seats in the view on both gateways", || async {
+        let a = c.get(&format!("/flightStatuses/{flight}")).await["seat"].clone();
+        let b = c.get(&format!("/flightStatuses/{flight}")).await["seat"].clone();
+        a == 39 && b == 39
+    })
+    .await;
+    assert_eq!(c.get(&format!("/flights/{flight}")).await["seatsLeft"], 39);
+    assert_eq!(c.get(&format!("/pays?reservationId={id}")).await[0]["status"], "APPROVED");
+    let history = c.get(&format!("/reservations?phone={phone}")).await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+
+    let (code, r) = c.post("/reservations", &json!({ "reservationId": id, "reserveStatus": "cancel" })).await;
+    assert_eq!((code, r["status"].as_str()), (200, Some("CANCELLED")), "{r}");
+    assert_eq!(c.get(&format!("/payments?reservationId={id}")).await[0]["status"], "REFUNDED");
+    eventually("40 seats again", || async {
+        c.get(&format!("/flights/{flight}")).await["seatsLeft"] == 40
+            && c.get(&format!("/flightStatuses/{flight}")).await["seat"] == 40
+    })
+    .await;
+    assert_eq!(
+        c.saga_steps(id).await,
+        ["requested", "payment approved", "seats reserved", "cancelled", "payment refunded", "seats released"]
+    );
+    eventually("messages: confirmed, cancelled, refunded", || async {
+        c.messages(phone, id).await == ["cancelled", "confirmed", "refunded"]
+    })
+    .await;
+    eventually("mileage accrued and deducted", || async { c.mileage(phone).await == 0 }).await;
+
+    // Camping: a stay from today, paid at once, mileage on payment and on the review.
+    let site = c.campsite("Cedar", 30_000).await;
+    let camper = "01055550000";
+    let (code, stay) = c.book_stay(site, 0, 2, camper).await;
+    assert_eq!((code, stay["amount"].as_i64()), (201, Some(60_000)), "{stay}");
+    let stay = stay["id"].as_i64().unwrap();
+    c.wait_for(stay, "CONFIRMED").await;
+    eventually("1 % of 60 000 credited", || async { c.mileage(camper).await == 600 }).await;
+    let review = json!({ "campsiteId": site, "rating": 5, "text": "quiet", "phone": camper });
+    let (code, body) = c.post("/reviews", &review).await;
+    assert_eq!(code, 201, "{body}");
+    eventually("500 more for the review", || async { c.mileage(camper).await == 1_100 }).await;
+    eventually("campsite info, booked nights and the review in one view", || async {
+        let view = c.get(&format!("/campsiteStatuses/{site}")).await;
+        view["name"] == "Cedar" && view["bookedNights"] == json!([c.day(0), c.day(1)]) && view["reviews"] == 1
+    })
+    .await;
+
+    let (code, _) = c.post(&format!("/reservations/{stay}/cancel"), &json!({})).await;
+    assert_eq!(code, 200);
+    eventually("the stay's mileage deducted again", || async { c.mileage(camper).await == 500 }).await;
+    eventually("messages: confirmed, cancelled, refunded", || async {
+        c.messages(camper, stay).await == ["cancelled", "confirmed", "refunded"]
+    })
+    .await;
+    c.converged().await;
+}
+
+#[tokio::test]
+async fn concurrent_bookings_over_two_gateways_never_oversell_seats_or_nights() {
+    let Some(c) = Cluster::start(&[]).await else { return };
+    let flight = c.flight("RACE1", 10_000, 10).await;
+    let site = c.campsite("Pine", 20_000).await;
+    let flights = join_all((0..40).map(|i| {
+        let c = &c;
+        async move { c.book(flight, &format!("0103000{i:04}")).await }
+    }));
+    let stays = join_all((0..30i64).map(|i| {
+        let c = &c;
+        async move { c.book_stay(site, i % 5, i % 5 + 2, &format!("0103100{i:04}")).await }
+    }));
+    let (flights, stays) = tokio::join!(flights, stays);
+    assert!(flights.iter().all(|(code, _)| *code == Some(201)), "every booking answered 201: {flights:?}");
+    assert!(stays.iter().all(|(code, _)| *code == 201), "every stay answered 201");
+    let all = c.converged().await;
+
+    let confirmed: Vec<&Value> = all.iter().filter(|r| r["status"] == "CONFIRMED").collect();
+    let seats = confirmed.iter().filter(|r| r["flightId"] == flight).count();
+    assert_eq!(seats, 10, "all 10 seats sold, none twice");
+    assert_eq!(c.get(&format!("/flights/{flight}")).await["seatsLeft"], 0);
+    eventually("the view shows 0 seats", || async { c.get(&format!("/flightStatuses/{flight}")).await["seat"] == 0 })
+        .await;
+    let mut held = BTreeSet::new();
+    for r in confirmed.iter().filter(|r| r["campsiteId"] == site) {
+        let nights =
+            skycamp_contracts::reservation::nights(r["checkIn"].as_str().unwrap(), r["checkOut"].as_str().unwrap())
+                .unwrap();
+        for n in nights {
+            assert!(held.insert(n), "night {n} held twice");
+        }
+    }
+    assert!(!held.is_empty(), "some stay won its nights");
+    for r in all.iter().filter(|r| r["status"] == "REJECTED") {
+        let id = r["id"].as_i64().unwrap();
+        assert_eq!(c.get(&format!("/payments?reservationId={id}")).await[0]["status"], "REFUNDED", "loser {id}");
+    }
+}
+
+#[tokio::test]
+async fn every_event_twice_and_out_of_order_changes_nothing_a_customer_sees() {
+    // Each relay publishes every batch twice, the first time reversed.
+    let Some(c) = Cluster::start(&["--faulty-transport"]).await else { return };
+    let flight = c.flight("DUP1", 50_000, 2).await;
+    let site = c.campsite("Birch", 30_000).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let phone = format!("0104000000{i}");
+        let (code, r) = c.post("/reservations", &json!({ "flightId": flight, "count": 1, "phone": phone })).await;
+        assert_eq!(code, 201, "{r}");
+        let id = r["id"].as_i64().unwrap();
+        c.wait_for(id, if i < 2 { "CONFIRMED" } else { "REJECTED" }).await;
+        ids.push((id, phone));
+    }
+    let camper = "01041000000";
+    let (_, stay) = c.book_stay(site, 0, 2, camper).await;
+    let stay = stay["id"].as_i64().unwrap();
+    c.wait_for(stay, "CONFIRMED").await;
+    let (code, _) = c.post(&format!("/reservations/{}/cancel", ids[0].0), &json!({})).await;
+    assert_eq!(code, 200);
+    let review = json!({ "campsiteId": site, "rating": 4, "text": "good", "phone": camper });
+    assert_eq!(c.post("/reviews", &review).await.0, 201);
+    c.converged().await;
+
+    // Exactly the effects of one delivery each.
+    eventually("mileage settled", || async {
+        c.mileage(&ids[0].1).await == 0
+            && c.mileage(&ids[1].1).await == 500
+            && c.mileage(&ids[2].1).await == 0
+            && c.mileage(camper).await == 600 + 500
+    })
+    .await;
+    eventually("one message per status change", || async {
+        c.messages(&ids[0].1, ids[0].0).await == ["cancelled", "confirmed", "refunded"]
+            && c.messages(&ids[1].1, ids[1].0).await == ["confirmed"]
+            && c.messages(&ids[2].1, ids[2].0).await == ["refunded", "rejected"]
+            && c.messages(camper, stay).await == ["confirmed"]
+    })
+    .await;
+    assert_eq!(c.get(&format!("/flights/{flight}")).await["seatsLeft"], 1);
+    eventually("the view agrees", || async { c.get(&format!("/flightStatuses/{flight}")).await["seat"] == 1 }).await;
+    assert_eq!(
+        c.saga_steps(ids[1].0).await,
+        ["requested", "payment approved", "seats reserved"],
+        "no step applied twice"
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_instance_killed_in_a_storm_hands_its_partitions_to_the_other() {
+    let Some(mut c) = Cluster::start(&[]).await else { return };
+    let flight = c.flight("STORM", 20_000, 30).await;
+    let storm = {
+        let (http, gateways) = (c.http.clone(), c.gateways.clone());
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for wave in 0..12 {
+                let batch = (0..5).map(|i| {
+                    let n = wave * 5 + i;
+                    let (http, gw) = (http.clone(), gateways[n % gateways.len()].clone());
+                    async move {
+                        let body = json!({ "flightId": flight, "count": 1, "phone": format!("0106000{n:04}") });
+                        http.post(format!("{gw}/reservations")).json(&body).send().await.map(|r| r.status().as_u16())
+                    }
+                });
+                answers.extend(join_all(batch).await);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            answers
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The instances that consume the flight and reservation topics die without leaving their
+    // groups: the broker notices after the session time-out and moves their partitions.
+    c.kill(Service::Reservation, 1).await;
+    c.kill(Service::Flight, 1).await;
+    let answers = storm.await.unwrap();
+    let answered = answers.iter().filter(|a| matches!(a, Ok(201))).count();
+    assert!(answered >= 50, "the surviving instances took the bookings: {answers:?}");
+
+    let all = c.converged().await;
+    let confirmed = all.iter().filter(|r| r["status"] == "CONFIRMED").count();
+    assert_eq!(confirmed, all.len().min(30), "every seat sold once, none twice");
+    assert_eq!(c.get(&format!("/flights/{flight}")).await["seatsLeft"], 30 - confirmed as i64);
+    for r in &all {
+        let id = r["id"].as_i64().unwrap();
+        let steps = c.saga_steps(id).await;
+        let decided = match r["status"].as_str().unwrap() {
+            "CONFIRMED" => "seats reserved",
+            _ => "seats rejected",
+        };
+        assert_eq!(steps[..3], ["requested", "payment approved", decided], "reservation {id} in order: {steps:?}");
+        let distinct: BTreeSet<&String> = steps.iter().collect();
+        assert_eq!(distinct.len(), steps.len(), "reservation {id}'s events applied once each: {steps:?}");
+    }
+
+    // The killed instances come back, rejoin their groups, and the platform goes on.
+    c.restart(Service::Reservation, 1).await;
+    c.restart(Service::Flight, 1).await;
+    let late = c.flight("AFTER", 10_000, 1).await;
+    let (code, id) = c.book(late, "01069990000").await;
+    assert_eq!(code, Some(201));
+    c.wait_for(id.unwrap(), "CONFIRMED").await;
+}
