@@ -1,0 +1,61 @@
+//! A bad setting stops the process at start-up, with a message naming the variable to fix.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `skycamp args…` with `env` set; returns its exit success and standard error. A process
+/// still running after 20 s started when it should not have: it is killed and counts as success.
+fn run(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
+        .args(args)
+        .args(["--gateway-port=0", "--reservation-port=0", "--flight-port=0", "--payment-port=0"])
+        .args(["--campsite-port=0", "--mileage-port=0", "--notification-port=0", "--review-port=0"])
+        .env_remove("SKYCAMP_DATABASE_URL")
+        .env_remove("SKYCAMP_KAFKA_BROKERS")
+        .env("SKYCAMP_DATA_DIR", dir.path())
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ok = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.success();
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (ok, std::fs::read_to_string(stderr).unwrap())
+}
+
+#[test]
+fn bad_variables_are_named_and_nothing_starts() {
+    let cases: &[(&[(&str, &str)], &[&str], &str)] = &[
+        (&[("SKYCAMP_PAYMENT_TIMEOUT_MS", "3s")], &["up"], "invalid SKYCAMP_PAYMENT_TIMEOUT_MS"),
+        (&[("SKYCAMP_KAFKA_BROKERS", "localhost")], &["up"], "invalid SKYCAMP_KAFKA_BROKERS"),
+        (&[("SKYCAMP_KAFKA_PARTITIONS", "0")], &["up"], "invalid SKYCAMP_KAFKA_PARTITIONS"),
+        (&[("SKYCAMP_DATABASE_URL", "mysql://db/x")], &["up"], "invalid SKYCAMP_DATABASE_URL"),
+        (&[("SKYCAMP_PAYMENT_URL", "http://a:8083,payment")], &["serve", "reservation"], "invalid SKYCAMP_PAYMENT_URL"),
+        (&[("SKYCAMP_BREAKER_FAILURE_RATE", "1.5")], &["up"], "invalid SKYCAMP_BREAKER_FAILURE_RATE"),
+        (&[("SKYCAMP_INSTANCES", "2")], &["up", "--processes"], "invalid SKYCAMP_INSTANCES"),
+    ];
+    for (env, args, expected) in cases {
+        let (ok, stderr) = run(env, args);
+        assert!(!ok, "{env:?} must stop skycamp {args:?}");
+        assert!(stderr.contains(expected), "{env:?}: expected {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_flag_on_the_command_line_is_blamed_as_a_flag() {
+    let (ok, stderr) = run(&[], &["up", "--payment-timeout-ms=soon"]);
+    assert!(!ok);
+    assert!(stderr.contains("--payment-timeout-ms") && !stderr.contains("SKYCAMP_"), "{stderr}");
+}
