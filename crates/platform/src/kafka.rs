@@ -165,6 +165,8 @@ impl Transport for Kafka {
             consumer: Arc::new(consumer),
             group: group.to_owned(),
             namespace: self.config.namespace.clone(),
+            topics: named.iter().map(|t| (*t).to_owned()).collect(),
+            watchdog: Watchdog::new(self.config.session_timeout * 2),
         }))
     }
 
@@ -181,33 +183,91 @@ impl Transport for Kafka {
             .set("enable.auto.commit", "false")
             .create()?;
         let topics: Vec<String> = topics.iter().map(|t| self.config.named(t)).collect();
-        tokio::task::spawn_blocking(move || {
-            let timeout = Duration::from_secs(5);
-            let mut assignment = TopicPartitionList::new();
-            let mut ends = BTreeMap::new();
-            for topic in &topics {
-                let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-                for t in metadata.topics() {
-                    for p in t.partitions() {
-                        assignment.add_partition(topic, p.id());
-                        let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
-                        ends.insert((topic.clone(), p.id()), (low, high));
-                    }
-                }
-            }
-            let committed = consumer.committed_offsets(assignment, timeout)?;
-            let mut lag = 0;
-            for e in committed.elements() {
-                let (low, high) = ends[&(e.topic().to_owned(), e.partition())];
-                let from = match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => low,
-                };
-                lag += (high - from).max(0);
-            }
-            Ok(lag)
+        let progress = tokio::task::spawn_blocking(move || progress(&consumer, &topics)).await??;
+        Ok(progress.values().map(|(committed, end)| (end - committed).max(0)).sum())
+    }
+}
+
+/// Per partition of `topics`: the group's committed offset (the start of the log when it has
+/// none) and the end of the log. Blocking.
+fn progress<C: Consumer>(consumer: &C, topics: &[String]) -> anyhow::Result<BTreeMap<(String, i32), (i64, i64)>> {
+    let timeout = Duration::from_secs(5);
+    let mut partitions = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            partitions.add_partition(topic, p.id());
+            ends.insert((topic.clone(), p.id()), consumer.fetch_watermarks(topic, p.id(), timeout)?);
+        }
+    }
+    let committed = consumer.committed_offsets(partitions, timeout)?;
+    Ok(committed
+        .elements()
+        .iter()
+        .map(|e| {
+            let key = (e.topic().to_owned(), e.partition());
+            let (low, high) = ends[&key];
+            let from = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => low,
+            };
+            (key, (from, high))
         })
-        .await?
+        .collect())
+}
+
+/// Guards against a group member that died without leaving while the broker keeps it in the
+/// group (tansu 0.6 never expires a silent member; Kafka does after `session.timeout.ms`).
+/// Every interval it looks at the partitions this member does not own: one with a backlog whose
+/// committed offset has not moved for a whole interval has nobody working on it, so this member
+/// rejoins the group. The rebalance that follows leaves out members that do not answer. On a
+/// broker that expires members itself it only fires when an owner is stuck on one event for the
+/// whole interval, and the extra rebalance is harmless (the inbox absorbs redelivery).
+struct Watchdog {
+    every: Duration,
+    next: tokio::time::Instant,
+    /// Committed offsets of backlogged partitions owned by others, at the last look.
+    seen: BTreeMap<(String, i32), i64>,
+}
+
+impl Watchdog {
+    fn new(every: Duration) -> Self {
+        Self { every, next: tokio::time::Instant::now() + every, seen: BTreeMap::new() }
+    }
+
+    /// Looks when due; returns the partitions found abandoned.
+    async fn abandoned(&mut self, consumer: &Arc<StreamConsumer>, topics: &[String]) -> Vec<(String, i32)> {
+        if tokio::time::Instant::now() < self.next {
+            return Vec::new();
+        }
+        self.next = tokio::time::Instant::now() + self.every;
+        let (consumer, topics) = (consumer.clone(), topics.to_vec());
+        let looked = tokio::task::spawn_blocking(move || {
+            let owned = consumer.assignment()?;
+            let owned: Vec<(String, i32)> =
+                owned.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+            anyhow::Ok((owned, progress(&*consumer, &topics)?))
+        })
+        .await;
+        let (owned, progress) = match looked {
+            Ok(Ok(looked)) => looked,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %format!("{e:#}"), "group watchdog could not look");
+                return Vec::new();
+            }
+            Err(_) => return Vec::new(),
+        };
+        let backlogged: BTreeMap<(String, i32), i64> = progress
+            .into_iter()
+            .filter(|(key, (committed, end))| end > committed && !owned.contains(key))
+            .map(|(key, (committed, _))| (key, committed))
+            .collect();
+        let abandoned =
+            backlogged.iter().filter(|(key, committed)| self.seen.get(*key) == Some(committed)).map(|(k, _)| k.clone());
+        let abandoned = abandoned.collect();
+        self.seen = backlogged;
+        abandoned
     }
 }
 
@@ -215,6 +275,9 @@ struct KafkaSubscription {
     consumer: Arc<StreamConsumer>,
     group: String,
     namespace: String,
+    /// The subscribed topics' names on the broker.
+    topics: Vec<String>,
+    watchdog: Watchdog,
 }
 
 impl KafkaSubscription {
@@ -243,6 +306,13 @@ impl KafkaSubscription {
 #[async_trait]
 impl Subscription for KafkaSubscription {
     async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>> {
+        let abandoned = self.watchdog.abandoned(&self.consumer, &self.topics).await;
+        if !abandoned.is_empty() {
+            tracing::warn!(group = %self.group, ?abandoned, "partitions have a backlog and nobody working on them; rejoining the group so they are handed out again");
+            self.consumer.unsubscribe();
+            let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+            self.consumer.subscribe(&topics)?;
+        }
         let mut batch = Vec::new();
         match tokio::time::timeout(Duration::from_millis(500), self.consumer.recv()).await {
             Err(_) => return Ok(batch),
