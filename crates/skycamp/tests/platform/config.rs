@@ -35,9 +35,12 @@ fn run(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     (ok, std::fs::read_to_string(stderr).unwrap())
 }
 
+/// Environment, arguments, and what standard error must say.
+type Case = (&'static [(&'static str, &'static str)], &'static [&'static str], &'static str);
+
 #[test]
 fn bad_variables_are_named_and_nothing_starts() {
-    let cases: &[(&[(&str, &str)], &[&str], &str)] = &[
+    let cases: &[Case] = &[
         (&[("SKYCAMP_PAYMENT_TIMEOUT_MS", "3s")], &["up"], "invalid SKYCAMP_PAYMENT_TIMEOUT_MS"),
         (&[("SKYCAMP_KAFKA_BROKERS", "localhost")], &["up"], "invalid SKYCAMP_KAFKA_BROKERS"),
         (&[("SKYCAMP_KAFKA_PARTITIONS", "0")], &["up"], "invalid SKYCAMP_KAFKA_PARTITIONS"),
