@@ -166,7 +166,7 @@ impl Transport for Kafka {
             group: group.to_owned(),
             namespace: self.config.namespace.clone(),
             topics: named.iter().map(|t| (*t).to_owned()).collect(),
-            watchdog: Watchdog::new(self.config.session_timeout * 2),
+            watchdog: Watchdog::new(self.config.session_timeout),
         }))
     }
 
@@ -219,7 +219,7 @@ fn progress<C: Consumer>(consumer: &C, topics: &[String]) -> anyhow::Result<BTre
 
 /// Guards against a group member that died without leaving while the broker keeps it in the
 /// group (tansu 0.6 never expires a silent member; Kafka does after `session.timeout.ms`).
-/// Every interval it looks at the partitions this member does not own: one with a backlog whose
+/// Every session time-out it looks at the partitions this member does not own: one with a backlog whose
 /// committed offset has not moved for a whole interval has nobody working on it, so this member
 /// rejoins the group. The rebalance that follows leaves out members that do not answer. On a
 /// broker that expires members itself it only fires when an owner is stuck on one event for the

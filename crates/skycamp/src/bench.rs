@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Run the platform this process starts on PostgreSQL (a fresh, empty database).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Send the events of the platform this process starts over Kafka (fresh topics of its own).
+    #[arg(long)]
+    pub kafka_brokers: Option<String>,
 }
 
 /// Latency figures of one phase.
@@ -60,12 +63,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         None => {
             let mut settings = Settings::new(dir.path().to_path_buf()).on_free_ports();
             settings.database_url = args.database_url.clone();
+            settings.kafka = args.kafka_brokers.as_ref().map(|brokers| {
+                let mut kafka = app::KafkaSettings::new(brokers.clone());
+                kafka.namespace = format!("bench{}.", std::process::id());
+                kafka
+            });
             let running = app::start(&settings, &Service::ALL).await?;
             (running.url(Service::Gateway), Some(running))
         }
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
-    let store = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    let store = match (&args.database_url, &args.kafka_brokers) {
+        _ if args.url.is_some() => "a running platform",
+        (None, None) => "SQLite, embedded log",
+        (Some(_), None) => "PostgreSQL, embedded log",
+        (None, Some(_)) => "SQLite, Kafka",
+        (Some(_), Some(_)) => "PostgreSQL, Kafka",
+    };
     println!(
         "skycamp bench: {} bookings of each kind, {} clients, through {url} ({store})",
         args.bookings, args.concurrency

@@ -85,17 +85,33 @@ pub fn spawn_all(
     Ok(children)
 }
 
-/// Waits for SIGTERM/Ctrl-C (forwarding SIGTERM to every child) or for a child to exit.
+/// Waits for SIGTERM/Ctrl-C (forwarding SIGTERM to every child), or until every instance of some
+/// service has exited; an instance that dies while others of its service run is only reported.
 pub async fn supervise(mut children: Vec<(Service, Child)>) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let first_exit = async {
-        let waits = children.iter_mut().map(|(s, c)| Box::pin(async move { (*s, c.wait().await) }));
-        futures::future::select_all(waits).await.0
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-        (service, status) = first_exit => tracing::error!(service = service.name(), ?status, "service process exited; stopping the rest"),
+    loop {
+        let exited = {
+            let waits =
+                children.iter_mut().enumerate().map(|(i, (s, c))| Box::pin(async move { (i, *s, c.wait().await) }));
+            let first_exit = futures::future::select_all(waits);
+            tokio::select! {
+                _ = term.recv() => None,
+                _ = tokio::signal::ctrl_c() => None,
+                ((i, service, status), _, _) = first_exit => Some((i, service, status)),
+            }
+        };
+        let Some((i, service, status)) = exited else { break };
+        children.remove(i);
+        let left = children.iter().filter(|(s, _)| *s == service).count();
+        if left == 0 {
+            tracing::error!(
+                service = service.name(),
+                ?status,
+                "the last instance of a service exited; stopping the rest"
+            );
+            break;
+        }
+        tracing::error!(service = service.name(), ?status, left, "a service instance exited; the others carry on");
     }
     for (s, child) in &children {
         if let Some(pid) = child.id() {
