@@ -14,6 +14,7 @@ mod idempotency;
 mod race;
 mod reconcile;
 mod redelivery;
+mod relays;
 mod restart;
 mod scaleout;
 mod seed_httpie;
