@@ -164,7 +164,7 @@ impl Transport for Kafka {
         Ok(Box::new(KafkaSubscription {
             consumer: Arc::new(consumer),
             group: group.to_owned(),
-            namespace: self.config.namespace.clone(),
+            config: self.config.clone(),
             topics: named.iter().map(|t| (*t).to_owned()).collect(),
             watchdog: Watchdog::new(self.config.session_timeout),
         }))
@@ -274,7 +274,7 @@ impl Watchdog {
 struct KafkaSubscription {
     consumer: Arc<StreamConsumer>,
     group: String,
-    namespace: String,
+    config: Arc<KafkaConfig>,
     /// The subscribed topics' names on the broker.
     topics: Vec<String>,
     watchdog: Watchdog,
@@ -288,7 +288,7 @@ impl KafkaSubscription {
         match envelope {
             Some(envelope) => Some(Delivery {
                 record: Record {
-                    topic: m.topic().strip_prefix(self.namespace.as_str()).unwrap_or(m.topic()).to_owned(),
+                    topic: m.topic().strip_prefix(self.config.namespace.as_str()).unwrap_or(m.topic()).to_owned(),
                     key: key.unwrap_or_default(),
                     envelope,
                 },
@@ -332,7 +332,7 @@ impl Subscription for KafkaSubscription {
     async fn commit(&mut self, handled: &[Delivery]) -> anyhow::Result<()> {
         let mut next = BTreeMap::new();
         for d in handled {
-            next.insert((format!("{}{}", self.namespace, d.record.topic), d.partition), d.position + 1);
+            next.insert((self.config.named(&d.record.topic), d.partition), d.position + 1);
         }
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), offset) in next {

@@ -209,7 +209,8 @@ impl Common {
     }
 
     /// The settings, after the checks clap's parsers cannot make; errors name the variable.
-    fn settings(&self) -> anyhow::Result<Settings> {
+    fn settings(&self, database_url: Option<String>) -> anyhow::Result<Settings> {
+        config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
         config::check_url("SKYCAMP_NOTIFY_WEBHOOK_URL", self.notify_webhook_url.as_deref())?;
         config::check_rate("SKYCAMP_BREAKER_FAILURE_RATE", self.breaker_failure_rate)?;
         let kafka = match &self.kafka_brokers {
@@ -264,6 +265,7 @@ impl Common {
         };
         s.kafka = kafka;
         s.faulty_transport = self.faulty_transport;
+        s.database_url = database_url;
         Ok(s)
     }
 }
@@ -294,24 +296,22 @@ async fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Up { processes: false, database_url, common, .. } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
-            let mut settings = common.settings()?;
-            settings.database_url = database_url;
+            let settings = common.settings(database_url)?;
             let running = app::start(&settings, &Service::ALL).await?;
             running.run_until_signalled().await
         }
         Command::Up { processes: true, instances, database_url, common } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
-            let settings = common.settings()?;
-            let shared = settings.kafka.is_some() && database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+            let settings = common.settings(database_url)?;
+            let postgres = settings.database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+            let shared = settings.kafka.is_some() && postgres;
             anyhow::ensure!(
                 instances == 1 || shared,
                 "invalid SKYCAMP_INSTANCES: {instances} instances of each service need SKYCAMP_KAFKA_BROKERS and a postgres:// SKYCAMP_DATABASE_URL"
             );
             let layout = skycamp::processes::layout(&settings, instances)?;
             let mut passthrough = common.passthrough();
-            passthrough.extend(database_url.map(|url| format!("--database-url={url}")));
+            passthrough.extend(settings.database_url.iter().map(|url| format!("--database-url={url}")));
             let children = skycamp::processes::spawn_all(&settings, &layout, &passthrough)?;
             skycamp::processes::supervise(children).await
         }
@@ -329,9 +329,7 @@ async fn run() -> anyhow::Result<()> {
             common,
         } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
-            let mut settings = common.settings()?;
-            settings.database_url = database_url;
+            let mut settings = common.settings(database_url)?;
             if let Some(port) = port {
                 settings.ports.insert(service, port);
             }

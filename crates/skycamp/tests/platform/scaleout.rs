@@ -149,31 +149,26 @@ impl Cluster {
     /// Registers a flight; returns its id once both gateways show it in `flightStatuses`.
     async fn flight(&self, name: &str, price: i64, seat: i64) -> i64 {
         let body = json!({ "flightName": name, "destination": "korea", "price": price, "seat": seat });
-        let (code, f) = self.post("/flights", &body).await;
-        assert_eq!(code, 201, "{f}");
-        let id = f["id"].as_i64().unwrap();
-        for gw in &self.gateways {
-            let url = format!("{gw}/flightStatuses/{id}");
-            eventually("flight in flightStatuses", || async {
-                self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
-            })
-            .await;
-        }
-        id
+        self.register("/flights", &body, "/flightStatuses").await
     }
 
-    /// Registers a campsite; returns its id once `campsiteStatuses` shows it.
+    /// Registers a campsite; returns its id once both gateways show it in `campsiteStatuses`.
     async fn campsite(&self, name: &str, price_per_night: i64) -> i64 {
         let body = json!({
             "name": name, "location": "Gapyeong", "description": "by the river",
             "pricePerNight": price_per_night, "capacity": 4, "amenities": ["fire pit"]
         });
-        let (code, site) = self.post("/campsites", &body).await;
-        assert_eq!(code, 201, "{site}");
-        let id = site["id"].as_i64().unwrap();
+        self.register("/campsites", &body, "/campsiteStatuses").await
+    }
+
+    /// `POST`s `body` to `path` (201); returns the new id once every gateway's `view` has it.
+    async fn register(&self, path: &str, body: &Value, view: &str) -> i64 {
+        let (code, created) = self.post(path, body).await;
+        assert_eq!(code, 201, "{created}");
+        let id = created["id"].as_i64().unwrap();
         for gw in &self.gateways {
-            let url = format!("{gw}/campsiteStatuses/{id}");
-            eventually("campsite in campsiteStatuses", || async {
+            let url = format!("{gw}{view}/{id}");
+            eventually(&format!("{id} in {view}"), || async {
                 self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
             })
             .await;
@@ -218,16 +213,7 @@ impl Cluster {
 
     /// The topics of the messages a customer got about one reservation, sorted.
     async fn messages(&self, phone: &str, id: i64) -> Vec<String> {
-        let all = self.get(&format!("/messages?phone={phone}")).await;
-        let mut topics: Vec<String> = all
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["reservationId"] == id)
-            .map(|m| m["topic"].as_str().unwrap().to_owned())
-            .collect();
-        topics.sort();
-        topics
+        support::topics_about(&self.get(&format!("/messages?phone={phone}")).await, id)
     }
 
     /// The saga's own steps of a reservation, in order (mileage and message steps left out).

@@ -187,16 +187,7 @@ impl TestApp {
 
     /// The topics of a customer's messages about one reservation, sorted.
     pub async fn message_topics(&self, phone: &str, reservation_id: i64) -> Vec<String> {
-        let messages = self.get(&format!("/messages?phone={phone}")).await;
-        let mut topics: Vec<String> = messages
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["reservationId"] == reservation_id)
-            .map(|m| m["topic"].as_str().unwrap().to_owned())
-            .collect();
-        topics.sort();
-        topics
+        topics_about(&self.get(&format!("/messages?phone={phone}")).await, reservation_id)
     }
 
     /// `POST /reservations` in the seed's booking form.
@@ -266,6 +257,19 @@ pub async fn register_flight(http: &reqwest::Client, gw: &str, name: &str, price
     let visible = || async move { http.get(format!("{gw}/flightStatuses/{id}")).send().await.unwrap().status() == 200 };
     eventually("flight in flightStatuses", visible).await;
     id
+}
+
+/// The topics of the `messages` (a `GET /messages` answer) about one reservation, sorted.
+pub fn topics_about(messages: &Value, reservation_id: i64) -> Vec<String> {
+    let mut topics: Vec<String> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["reservationId"] == reservation_id)
+        .map(|m| m["topic"].as_str().unwrap().to_owned())
+        .collect();
+    topics.sort();
+    topics
 }
 
 /// Polls `check` until it is true; fails the test after 30 s.
