@@ -12,17 +12,14 @@ pub const MAX_CAPACITY: i64 = 50;
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-/// Trimmed text of `min..=max` characters.
+/// Trimmed single-line text of `min..=max` characters, no control characters.
 pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, Invalid> {
-    let value = value.trim();
-    let n = value.chars().count();
-    if n < min {
-        Err(Invalid(format!("{field} must not be empty")))
-    } else if n > max {
-        Err(Invalid(format!("{field} must be at most {max} characters")))
-    } else {
-        Ok(value.to_owned())
-    }
+    skycamp_contracts::text::single_line(field, value, min, max).map_err(Invalid)
+}
+
+/// Trimmed text of `min..=max` characters that may span lines.
+pub fn long_text(field: &str, value: &str, min: usize, max: usize) -> Result<String, Invalid> {
+    skycamp_contracts::text::multi_line(field, value, min, max).map_err(Invalid)
 }
 
 /// A whole number within `range`.
@@ -61,6 +58,17 @@ pub struct CampsiteChange {
 }
 
 impl CampsiteChange {
+    /// Whether applying this change to `campsite` would change anything; a change that would not
+    /// is a no-op: no new version, no event.
+    pub fn changes(&self, campsite: &Campsite) -> bool {
+        self.name.as_ref().is_some_and(|v| *v != campsite.name)
+            || self.location.as_ref().is_some_and(|v| *v != campsite.location)
+            || self.description.as_ref().is_some_and(|v| *v != campsite.description)
+            || self.price_per_night.is_some_and(|v| v != campsite.price_per_night)
+            || self.capacity.is_some_and(|v| v != campsite.capacity)
+            || self.amenities.as_ref().is_some_and(|v| *v != campsite.amenities)
+    }
+
     /// Checks that everything a new campsite needs is present.
     pub fn require_complete(&self) -> Result<(), Invalid> {
         let missing = [
@@ -185,6 +193,16 @@ mod tests {
         assert_eq!(check_change(&change, upcoming), Err(ChangeError::CapacityBelowBooked { most_guests: 4 }));
         let price_only = CampsiteChange { price_per_night: Some(1), ..Default::default() };
         assert_eq!(check_change(&price_only, upcoming), Ok(()));
+    }
+
+    #[test]
+    fn a_change_to_the_same_values_changes_nothing() {
+        let c = site(4);
+        assert!(!CampsiteChange::default().changes(&c), "an empty PATCH");
+        let same = CampsiteChange { name: Some("Pine".into()), capacity: Some(4), ..Default::default() };
+        assert!(!same.changes(&c));
+        assert!(CampsiteChange { capacity: Some(5), ..Default::default() }.changes(&c));
+        assert!(CampsiteChange { amenities: Some(vec!["wifi".into()]), ..Default::default() }.changes(&c));
     }
 
     #[test]

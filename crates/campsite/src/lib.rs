@@ -24,5 +24,5 @@ pub async fn start(ctx: &Context, clock: Clock) -> anyhow::Result<axum::Router> 
     let waker = ctx.spawn_relay();
     let store = store::CampsiteStore::new(ctx.db.clone(), waker, clock);
     ctx.spawn_consumer("campsite", &[topics::RESERVATION], Arc::new(events::ReservationEvents::new(store.clone())));
-    Ok(http::router(store))
+    Ok(http::router(store, ctx.idempotency_keys()))
 }

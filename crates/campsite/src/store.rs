@@ -6,6 +6,7 @@ use skycamp_contracts::campsite::{self as ev, CampsiteChanged, CampsiteSnapshot,
 use skycamp_contracts::{campsite_subject, reservation_subject, topics};
 use skycamp_platform::clock::Clock;
 use skycamp_platform::db::{Db, Migration, Tx};
+use skycamp_platform::idempotency::Idempotent;
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 use sqlx::AssertSqlSafe;
@@ -30,7 +31,10 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
+    skycamp_platform::idempotency::MIGRATION,
+    skycamp_platform::idempotency::RECOVERY_MIGRATION,
 ];
 
 const SELECT: &str = "SELECT id, name, location, description, price_per_night, capacity, amenities, deleted, version, created_at, updated_at FROM campsites";
@@ -112,11 +116,14 @@ impl CampsiteStore {
         Self { db, waker, clock }
     }
 
-    /// Every campsite not deleted, by id.
-    pub async fn list(&self) -> anyhow::Result<Vec<Campsite>> {
-        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE deleted = 0 ORDER BY id")))
-            .fetch_all(self.db.pool())
-            .await?;
+    /// Up to `limit` campsites not deleted, by id, after id `after`.
+    pub async fn list(&self, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<Campsite>> {
+        let rows: Vec<Row> =
+            sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE deleted = 0 AND id > $1 ORDER BY id LIMIT $2")))
+                .bind(after.unwrap_or(0))
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await?;
         Ok(rows.into_iter().map(to_campsite).collect())
     }
 
@@ -152,8 +159,9 @@ impl CampsiteStore {
         Ok(Upcoming { nights, most_guests })
     }
 
-    /// Registers a campsite (`new` must be complete) and announces it.
-    pub async fn register(&self, new: &CampsiteChange) -> anyhow::Result<Campsite> {
+    /// Registers a campsite (`new` must be complete) and announces it; with a key, binds it to the
+    /// campsite in the same transaction.
+    pub async fn register(&self, new: &CampsiteChange, key: Option<&Idempotent>) -> anyhow::Result<Campsite> {
         let mut tx = self.db.begin().await?;
         let now = time::now_rfc3339();
         let id: i64 = sqlx::query_scalar(
@@ -169,6 +177,9 @@ impl CampsiteStore {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(key) = key {
+            key.bind(&mut tx, id).await?;
+        }
         let campsite = self.announce(&mut tx, id, ev::CAMPSITE_REGISTERED).await?;
         self.waker.commit(tx).await?;
         Ok(campsite)
@@ -182,6 +193,9 @@ impl CampsiteStore {
         };
         if let Err(e) = check_change(change, self.upcoming_in(&mut tx, id).await?) {
             return Ok(Err(e));
+        }
+        if !change.changes(&c) {
+            return Ok(Ok(c));
         }
         sqlx::query(
             "UPDATE campsites SET name = $1, location = $2, description = $3, price_per_night = $4, capacity = $5,
@@ -389,11 +403,24 @@ impl CampsiteStore {
         Ok(true)
     }
 
-    /// Every held night: (campsite id, night, reservation id), for audits and tests.
-    pub async fn held_nights(&self) -> anyhow::Result<Vec<(i64, String, i64)>> {
-        Ok(sqlx::query_as("SELECT campsite_id, night, reservation_id FROM campsite_nights ORDER BY campsite_id, night")
-            .fetch_all(self.db.pool())
-            .await?)
+    /// Up to `limit` held nights after (campsite, night) `after`, in that order: (campsite id,
+    /// night, reservation id), for audits and tests.
+    pub async fn held_nights(
+        &self,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(i64, String, i64)>> {
+        let (site, night) = after.unwrap_or((i64::MIN, String::new()));
+        Ok(sqlx::query_as(
+            "SELECT campsite_id, night, reservation_id FROM campsite_nights
+             WHERE campsite_id > $1 OR (campsite_id = $1 AND night > $2)
+             ORDER BY campsite_id, night LIMIT $3",
+        )
+        .bind(site)
+        .bind(night)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?)
     }
 
     async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<(String, Option<String>)>> {

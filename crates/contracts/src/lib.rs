@@ -5,6 +5,7 @@
 //!
 //! - [`topics`]: one topic per producing context.
 //! - [`customer`]: the customer key (phone), normalised the same way by every service.
+//! - [`text`]: the rules for free text (names, descriptions, reviews) every service applies.
 //! - [`flight`]: events the flight service publishes.
 //! - [`reservation`]: events the reservation service publishes.
 //! - [`payment`]: events the payment service publishes.
@@ -19,6 +20,7 @@ pub mod notification;
 pub mod payment;
 pub mod reservation;
 pub mod review;
+pub mod text;
 
 /// Topic names; one per producing context.
 pub mod topics {
@@ -72,6 +74,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     (topics::MILEAGE, mileage::MILEAGE_DEDUCTED, "MileageEvent"),
     (topics::NOTIFICATION, notification::NOTIFICATION_SENT, "NotificationEvent"),
     (topics::REVIEW, review::REVIEW_WRITTEN, "ReviewEvent"),
+    (topics::REVIEW, review::REVIEW_WITHDRAWN, "ReviewEvent"),
 ];
 
 #[cfg(test)]

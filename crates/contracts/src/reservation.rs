@@ -62,6 +62,19 @@ mod tests {
         assert_eq!(n.iter().map(ToString::to_string).collect::<Vec<_>>(), ["2026-12-30", "2026-12-31", "2027-01-01"]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_pair_of_dates_gives_nights_or_none_never_a_panic(
+            a in "(-?[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}|\\PC{0,12})",
+            b in "(-?[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}|\\PC{0,12})",
+        ) {
+            if let Some(n) = nights(&a, &b) {
+                proptest::prop_assert!(!n.is_empty() && n.windows(2).all(|w| w[0] < w[1]));
+            }
+            let _ = nights("9999-12-30", "9999-12-31");
+        }
+    }
+
     #[test]
     fn check_out_must_follow_check_in_and_dates_must_be_iso() {
         assert_eq!(nights("2026-12-30", "2026-12-30"), None);

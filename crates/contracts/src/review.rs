@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 pub const REVIEW_WRITTEN: &str = "ReviewWritten";
+/// A review taken down because its stay was cancelled: its rating and its points go with it.
+pub const REVIEW_WITHDRAWN: &str = "ReviewWithdrawn";
 
-/// `ReviewWritten`.
+/// `ReviewWritten` and `ReviewWithdrawn`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewEvent {

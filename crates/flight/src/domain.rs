@@ -17,14 +17,9 @@ pub struct Invalid(pub String);
 pub struct Label(String);
 
 impl Label {
-    /// Parses `field`'s value.
+    /// Parses `field`'s value: one line of 1–100 characters, no control characters.
     pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
-        let value = value.trim();
-        match value.chars().count() {
-            0 => Err(Invalid(format!("{field} must not be empty"))),
-            n if n > 100 => Err(Invalid(format!("{field} must be at most 100 characters"))),
-            _ => Ok(Self(value.to_owned())),
-        }
+        skycamp_contracts::text::single_line(field, value, 1, 100).map(Self).map_err(Invalid)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -81,6 +76,17 @@ pub struct FlightChange {
     pub destination: Option<Label>,
     pub price: Option<Price>,
     pub seat: Option<SeatCapacity>,
+}
+
+impl FlightChange {
+    /// Whether applying this change to `flight` would change anything; a change that would not
+    /// is a no-op: no new version, no event.
+    pub fn changes(&self, flight: &Flight) -> bool {
+        self.name.as_ref().is_some_and(|n| n.as_str() != flight.name)
+            || self.destination.as_ref().is_some_and(|d| d.as_str() != flight.destination)
+            || self.price.is_some_and(|p| p.get() != flight.price)
+            || self.seat.is_some_and(|s| s.get() != flight.seat)
+    }
 }
 
 /// A flight with its seat inventory.
@@ -176,6 +182,8 @@ mod tests {
         assert_eq!(Label::parse("flightName", "  CH777 ").unwrap().as_str(), "CH777");
         assert_eq!(Label::parse("flightName", "  ").unwrap_err().0, "flightName must not be empty");
         assert!(Label::parse("destination", &"x".repeat(101)).is_err());
+        assert!(Label::parse("flightName", "CH\u{202E}777").is_err());
+        assert_eq!(Label::parse("destination", "제주").unwrap().as_str(), "제주");
     }
 
     #[test]
@@ -194,6 +202,21 @@ mod tests {
         assert_eq!(f.check_change(&change), Err(ChangeError::SeatsBelowHeld { held: 10 }));
         let ok = FlightChange { seat: Some(SeatCapacity::parse(10).unwrap()), ..Default::default() };
         assert_eq!(f.check_change(&ok), Ok(()));
+    }
+
+    #[test]
+    fn a_change_to_the_same_values_changes_nothing() {
+        let f = flight(40, 0);
+        assert!(!FlightChange::default().changes(&f), "an empty PATCH");
+        let same = FlightChange {
+            name: Some(Label::parse("flightName", "CH777").unwrap()),
+            price: Some(Price::parse(300_000).unwrap()),
+            seat: Some(SeatCapacity::parse(40).unwrap()),
+            ..Default::default()
+        };
+        assert!(!same.changes(&f), "every value as it is");
+        let cheaper = FlightChange { price: Some(Price::parse(1).unwrap()), ..Default::default() };
+        assert!(cheaper.changes(&f));
     }
 
     #[test]

@@ -23,5 +23,5 @@ pub async fn start(ctx: &Context) -> anyhow::Result<axum::Router> {
     let waker = ctx.spawn_relay();
     let store = store::FlightStore::new(ctx.db.clone(), waker);
     ctx.spawn_consumer("flight", &[topics::RESERVATION], Arc::new(events::ReservationEvents::new(store.clone())));
-    Ok(http::router(store))
+    Ok(http::router(store, ctx.idempotency_keys()))
 }

@@ -5,6 +5,7 @@
 use skycamp_contracts::flight::{self as ev, FlightChanged, FlightSnapshot, SeatsDecided};
 use skycamp_contracts::{flight_subject, reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx};
+use skycamp_platform::idempotency::Idempotent;
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 use sqlx::AssertSqlSafe;
@@ -26,7 +27,10 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
+    skycamp_platform::idempotency::MIGRATION,
+    skycamp_platform::idempotency::RECOVERY_MIGRATION,
 ];
 
 const COLUMNS: &str = "id, flight_name, destination, price, seat, seats_held, deleted, version, created_at, updated_at";
@@ -71,10 +75,11 @@ impl FlightStore {
         Self { db, waker }
     }
 
-    /// Every flight not deleted, by id.
-    pub async fn list(&self) -> anyhow::Result<Vec<Flight>> {
-        let sql = format!("SELECT {COLUMNS} FROM flights WHERE deleted = 0 ORDER BY id");
-        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(self.db.pool()).await?;
+    /// Up to `limit` flights not deleted, by id, after id `after`.
+    pub async fn list(&self, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<Flight>> {
+        let sql = format!("SELECT {COLUMNS} FROM flights WHERE deleted = 0 AND id > $1 ORDER BY id LIMIT $2");
+        let rows: Vec<Row> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(after.unwrap_or(0)).bind(limit).fetch_all(self.db.pool()).await?;
         Ok(rows.into_iter().map(to_flight).collect())
     }
 
@@ -91,8 +96,8 @@ impl FlightStore {
         Ok(row.map(to_flight))
     }
 
-    /// Registers a flight and announces it.
-    pub async fn register(&self, new: &NewFlight) -> anyhow::Result<Flight> {
+    /// Registers a flight and announces it; with a key, binds it to the flight in the same transaction.
+    pub async fn register(&self, new: &NewFlight, key: Option<&Idempotent>) -> anyhow::Result<Flight> {
         let mut tx = self.db.begin().await?;
         let now = time::now_rfc3339();
         let id: i64 = sqlx::query_scalar(
@@ -106,6 +111,9 @@ impl FlightStore {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(key) = key {
+            key.bind(&mut tx, id).await?;
+        }
         let flight = self.announce(&mut tx, id, ev::FLIGHT_REGISTERED).await?;
         self.waker.commit(tx).await?;
         Ok(flight)
@@ -119,6 +127,9 @@ impl FlightStore {
         };
         if let Err(e) = current.check_change(change) {
             return Ok(Err(e));
+        }
+        if !change.changes(&current) {
+            return Ok(Ok(current));
         }
         let seat = change.seat.map_or(current.seat, |s| s.get());
         let updated = sqlx::query(
@@ -291,11 +302,17 @@ impl FlightStore {
         Ok(true)
     }
 
-    /// Seats held per reservation (for audits and tests): (reservation id, flight id, count).
-    pub async fn holds(&self) -> anyhow::Result<Vec<(i64, i64, i64)>> {
-        Ok(sqlx::query_as("SELECT reservation_id, flight_id, seat_count FROM seat_holds WHERE status = 'HELD' ORDER BY reservation_id")
-            .fetch_all(self.db.pool())
-            .await?)
+    /// Up to `limit` seat holds after reservation `after`, by reservation (for audits and
+    /// tests): (reservation id, flight id, count).
+    pub async fn holds(&self, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<(i64, i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT reservation_id, flight_id, seat_count FROM seat_holds WHERE status = 'HELD' AND reservation_id > $1
+             ORDER BY reservation_id LIMIT $2",
+        )
+        .bind(after.unwrap_or(i64::MIN))
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?)
     }
 
     async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<(String, i64, Option<String>)>> {

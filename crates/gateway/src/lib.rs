@@ -3,6 +3,13 @@
 //! unreachable service into a problem answer instead of a hang. Under overload it answers at once:
 //! 503 beyond a number of requests in flight, 429 beyond a per-client rate (see [`Limits`]).
 //!
+//! A request's body is read in full (within the server's body deadline) before it takes an
+//! in-flight slot, so slow clients hold connections, which are capped, never slots. A request
+//! that is safe to repeat (GET, HEAD, OPTIONS, or a POST with an `Idempotency-Key`) goes to another
+//! instance when the first one breaks the connection off; an instance that failed is left out
+//! until its readiness probe passes ([`skycamp_platform::endpoints`]). Internal endpoints (the
+//! payment charge, `POST /payments`) are never routed.
+//!
 //! | prefix | service |
 //! |---|---|
 //! | `/flights` | flight |
@@ -23,10 +30,11 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use skycamp_platform::endpoints::Endpoints;
+use skycamp_platform::endpoints::{Endpoints, Retry};
 use skycamp_platform::http::{ApiError, MAX_BODY_BYTES};
 use tower::ServiceBuilder;
 use tower_governor::GovernorLayer;
@@ -96,7 +104,13 @@ struct Proxy {
 
 /// The gateway's routes: everything not its own is proxied, behind the overload limits.
 pub fn router(config: Config) -> anyhow::Result<Router> {
-    let http = reqwest::Client::builder().timeout(config.timeout).pool_max_idle_per_host(64).build()?;
+    // Idle connections are dropped before the services' own idle timeout closes them, so a request
+    // never goes out on a connection the other side is closing.
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .pool_max_idle_per_host(64)
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build()?;
     let proxy =
         Router::new().route("/{*path}", any(forward)).with_state(Proxy { http, upstreams: config.upstreams.parse()? });
     let shed = ServiceBuilder::new()
@@ -105,7 +119,7 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
         }))
         .load_shed()
         .concurrency_limit(config.limits.max_in_flight.max(1));
-    let proxy = proxy.layer(shed);
+    let proxy = proxy.layer(shed).layer(axum::middleware::from_fn(read_body_first));
     if config.limits.per_client_per_second == 0 {
         return Ok(proxy);
     }
@@ -129,6 +143,29 @@ fn too_many(e: GovernorError) -> Response {
         }
         other => ApiError::internal(&anyhow::anyhow!("rate limiter: {other}")).into_response(),
     }
+}
+
+/// Reads the whole body (under the server's body deadline and the size limit) before the request
+/// goes on to take an in-flight slot.
+async fn read_body_first(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(e) => {
+            let err: &(dyn std::error::Error + 'static) = &e;
+            if skycamp_platform::server::is_body_timeout(err) {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time").into_response()
+            } else {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes"))
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// Endpoints only Skycamp's own services call; the gateway never routes them.
+fn is_internal(method: &Method, path: &str) -> bool {
+    method == Method::POST && matches!(path.trim_end_matches('/'), "/payments" | "/pays")
 }
 
 /// The upstream base URL and path for a request path, or None when no service owns it.
@@ -188,18 +225,30 @@ fn copy_headers(from: &HeaderMap) -> HeaderMap {
     from.iter().filter(|(name, _)| !is_hop_by_hop(name)).map(|(n, v)| (n.clone(), v.clone())).collect()
 }
 
+/// Whether a request may go to a second instance after the first broke the connection off.
+fn retry_for(method: &Method, headers: &HeaderMap) -> Retry {
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || (method == Method::POST && headers.contains_key("idempotency-key"));
+    if safe { Retry::Safe } else { Retry::ConnectOnly }
+}
+
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Result<Response, ApiError> {
     let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    if is_internal(&method, &path) {
+        return Err(ApiError::not_found("no such endpoint"));
+    }
     let (service, upstream_path) =
         route(&proxy.upstreams, &path).ok_or_else(|| ApiError::not_found("no such endpoint"))?;
     let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-    let method = request.method().clone();
     let headers = copy_headers(request.headers());
+    let retry = retry_for(&method, &headers);
+    // Read in full by `read_body_first`; this only takes it out of the request.
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes"))
     })?;
     let answer = service
-        .send(|base| {
+        .send(retry, |base| {
             let url = format!("{base}{upstream_path}{query}");
             proxy.http.request(method.clone(), url).headers(headers.clone()).body(body.clone())
         })
@@ -275,6 +324,24 @@ mod tests {
     }
 
     #[test]
+    fn the_charge_is_internal_and_never_routed() {
+        assert!(is_internal(&Method::POST, "/payments"));
+        assert!(is_internal(&Method::POST, "/pays/"));
+        assert!(!is_internal(&Method::GET, "/payments"));
+        assert!(!is_internal(&Method::POST, "/payments/3/refund"));
+    }
+
+    #[test]
+    fn only_reads_and_keyed_posts_are_repeated_on_another_instance() {
+        let mut keyed = HeaderMap::new();
+        keyed.insert("idempotency-key", header::HeaderValue::from_static("k1"));
+        assert_eq!(retry_for(&Method::GET, &HeaderMap::new()), Retry::Safe);
+        assert_eq!(retry_for(&Method::POST, &keyed), Retry::Safe);
+        assert_eq!(retry_for(&Method::POST, &HeaderMap::new()), Retry::ConnectOnly);
+        assert_eq!(retry_for(&Method::DELETE, &keyed), Retry::ConnectOnly);
+    }
+
+    #[test]
     fn unknown_prefixes_are_not_proxied() {
         let u = upstreams();
         assert_eq!(r(&u, "/admin"), None);
@@ -298,7 +365,7 @@ mod overload_tests {
         );
         let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", upstream.local_addr().unwrap());
-        tokio::spawn(skycamp_platform::http::serve(upstream, slow, Default::default()));
+        tokio::spawn(skycamp_platform::server::serve(upstream, slow, Default::default(), Default::default()));
         let u = |_: &str| url.clone();
         let upstreams = Upstreams {
             flight: u("f"),
@@ -312,7 +379,7 @@ mod overload_tests {
         let gateway = router(Config { upstreams, timeout: Duration::from_secs(10), limits }).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(skycamp_platform::http::serve(listener, gateway, Default::default()));
+        tokio::spawn(skycamp_platform::server::serve(listener, gateway, Default::default(), Default::default()));
         gw
     }
 

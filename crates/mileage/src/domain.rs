@@ -22,7 +22,8 @@ impl Rules {
     }
 }
 
-/// What a refund takes back: exactly what its payment earned (nothing if it earned nothing).
+/// What a refund (or a withdrawn review) takes back: exactly what its payment (or review) earned,
+/// nothing if it earned nothing.
 pub fn refund_deduction(earned_by_payment: Option<i64>) -> i64 {
     -earned_by_payment.unwrap_or(0)
 }

@@ -21,22 +21,40 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
 ];
 
 /// Why points change.
 #[derive(Debug, Clone)]
 pub enum Cause {
-    Payment { customer: String, reservation_id: i64, points: i64 },
-    Refund { customer: String, reservation_id: i64 },
-    Review { customer: String, reservation_id: i64, points: i64 },
+    Payment {
+        customer: String,
+        reservation_id: i64,
+        points: i64,
+    },
+    /// Takes back what the reservation's payment earned.
+    Refund {
+        customer: String,
+        reservation_id: i64,
+    },
+    Review {
+        customer: String,
+        reservation_id: i64,
+        points: i64,
+    },
+    /// Takes back what the reservation's review earned.
+    ReviewWithdrawn {
+        customer: String,
+        reservation_id: i64,
+    },
 }
 
 /// One entry of the ledger.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
-    id: i64,
+    pub id: i64,
     points: i64,
     cause: String,
     cause_event_id: String,
@@ -44,13 +62,14 @@ pub struct Entry {
     created_at: String,
 }
 
-/// A customer's balance and entries.
+/// A customer's balance and (a page of) entries.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ledger {
     customer: String,
+    /// Over every entry, not only those shown.
     balance: i64,
-    entries: Vec<Entry>,
+    pub entries: Vec<Entry>,
 }
 
 /// The mileage ledger.
@@ -75,7 +94,11 @@ impl MileageStore {
             Cause::Payment { customer, reservation_id, points }
             | Cause::Review { customer, reservation_id, points } => (customer, *reservation_id, *points),
             Cause::Refund { customer, reservation_id } => {
-                let earned = Self::earned_by_payment(&mut tx, *reservation_id).await?;
+                let earned = Self::earned_by(&mut tx, *reservation_id, "PaymentApproved").await?;
+                (customer, *reservation_id, refund_deduction(earned))
+            }
+            Cause::ReviewWithdrawn { customer, reservation_id } => {
+                let earned = Self::earned_by(&mut tx, *reservation_id, "ReviewWritten").await?;
                 (customer, *reservation_id, refund_deduction(earned))
             }
         };
@@ -85,11 +108,13 @@ impl MileageStore {
         self.waker.commit(tx).await
     }
 
-    async fn earned_by_payment(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<i64>> {
+    /// What the first entry caused by `cause` for a reservation earned, if there is one.
+    async fn earned_by(tx: &mut Tx, reservation_id: i64, cause: &str) -> anyhow::Result<Option<i64>> {
         Ok(sqlx::query_scalar(
-            "SELECT points FROM mileage_entries WHERE reservation_id = $1 AND cause = 'PaymentApproved' ORDER BY id LIMIT 1",
+            "SELECT points FROM mileage_entries WHERE reservation_id = $1 AND cause = $2 ORDER BY id LIMIT 1",
         )
         .bind(reservation_id)
+        .bind(cause)
         .fetch_optional(&mut **tx)
         .await?)
     }
@@ -137,13 +162,15 @@ impl MileageStore {
         .await?)
     }
 
-    /// A customer's balance and entries, newest first.
-    pub async fn ledger(&self, customer: &str) -> anyhow::Result<Ledger> {
+    /// A customer's balance, and up to `limit` entries newest first, ids below `before`.
+    pub async fn ledger(&self, customer: &str, before: Option<i64>, limit: i64) -> anyhow::Result<Ledger> {
         let rows: Vec<(i64, i64, String, String, Option<i64>, String)> = sqlx::query_as(
             "SELECT id, points, cause, cause_event_id, reservation_id, created_at FROM mileage_entries
-             WHERE customer = $1 ORDER BY id DESC",
+             WHERE customer = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(customer)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
         let entries: Vec<Entry> = rows
@@ -157,7 +184,12 @@ impl MileageStore {
                 created_at,
             })
             .collect();
-        let balance = entries.iter().map(|e| e.points).sum();
+        let balance: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM mileage_entries WHERE customer = $1",
+        )
+        .bind(customer)
+        .fetch_one(self.db.pool())
+        .await?;
         Ok(Ledger { customer: customer.to_owned(), balance, entries })
     }
 }

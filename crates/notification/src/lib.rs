@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use skycamp_contracts::customer::Phone;
@@ -22,7 +23,8 @@ use skycamp_contracts::reservation::{self as rev, ReservationEvent};
 use skycamp_contracts::topics;
 use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
-use skycamp_platform::http::{ApiError, Json, Query};
+use skycamp_platform::http::{ApiError, Query};
+use skycamp_platform::paging::Page;
 use skycamp_platform::service::Context;
 
 use crate::sender::Sender;
@@ -58,14 +60,16 @@ struct ListQuery {
     phone: Option<String>,
 }
 
-/// `GET /messages?phone=…`: a customer's messages, newest first.
+/// `GET /messages?phone=…`: a customer's messages, newest first, a page at a time.
 async fn list(
     State(store): State<NotificationStore>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<Message>>, ApiError> {
+    page: Page,
+) -> Result<Response, ApiError> {
     let raw = q.phone.ok_or_else(|| ApiError::unprocessable("phone is required"))?;
     let phone = Phone::parse(&raw).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    Ok(Json(store.list(phone.as_str()).await?))
+    let messages: Vec<Message> = store.list(phone.as_str(), page.cursor_id()?, page.fetch()).await?;
+    Ok(page.answer(messages, |m| m.id.to_string()))
 }
 
 struct Events {

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
 ];
 
@@ -104,12 +105,15 @@ impl NotificationStore {
     }
 
     /// A customer's messages, newest first.
-    pub async fn list(&self, phone: &str) -> anyhow::Result<Vec<Message>> {
-        let rows: Vec<Row> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE phone = $1 ORDER BY id DESC LIMIT 500")))
-                .bind(phone)
-                .fetch_all(self.db.pool())
-                .await?;
+    pub async fn list(&self, phone: &str, before: Option<i64>, limit: i64) -> anyhow::Result<Vec<Message>> {
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE phone = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(phone)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
         Ok(rows.into_iter().map(to_message).collect())
     }
 

@@ -14,20 +14,21 @@ pub mod store;
 use std::sync::Arc;
 
 use skycamp_contracts::topics;
+use skycamp_platform::internal::InternalKey;
 use skycamp_platform::service::Context;
 
 /// Settings of the payment service.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Charges above this many KRW are declined (`SKYCAMP_PAYMENT_DECLINE_ABOVE`), so declines can be tried out.
     pub decline_above: i64,
+    /// The key charges must be signed with (`SKYCAMP_INTERNAL_KEY`): only the reservation
+    /// service may charge.
+    pub internal_key: InternalKey,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self { decline_above: 10_000_000 }
-    }
-}
+/// Charges above this many KRW are declined unless configured otherwise.
+pub const DEFAULT_DECLINE_ABOVE: i64 = 10_000_000;
 
 /// Migrates the database, starts the relay and the consumer, and returns the HTTP routes.
 pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router> {
@@ -35,5 +36,5 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     let waker = ctx.spawn_relay();
     let store = store::PaymentStore::new(ctx.db.clone(), waker);
     ctx.spawn_consumer("payment", &[topics::RESERVATION], Arc::new(events::ReservationEvents::new(store.clone())));
-    Ok(http::router(store, config))
+    Ok(http::router(store, config, ctx.idempotency_keys()))
 }

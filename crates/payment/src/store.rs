@@ -20,7 +20,10 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
+    skycamp_platform::idempotency::MIGRATION,
+    skycamp_platform::idempotency::RECOVERY_MIGRATION,
 ];
 
 const SELECT: &str = "SELECT id, reservation_id, phone, amount, status, reason, created_at, updated_at FROM payments";
@@ -72,8 +75,10 @@ impl PaymentStore {
     ) -> anyhow::Result<Vec<Payment>> {
         let rows: Vec<Row> = match reservation_id {
             Some(rid) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE reservation_id = $1")))
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE reservation_id = $1 AND id < $2 LIMIT $3")))
                     .bind(rid)
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(limit)
                     .fetch_all(self.db.pool())
                     .await?
             }

@@ -26,6 +26,8 @@ pub struct Consumer {
     /// Failures of one event before it is parked.
     pub max_attempts: u32,
     pub dead_letters: DeadLetters,
+    /// The inbox retention: an event older than this is parked, never applied (see [`crate::inbox`]).
+    pub retention: Duration,
 }
 
 /// Consumes until `shutdown`, retrying each failing event with backoff and parking it after
@@ -86,6 +88,10 @@ async fn handle_or_park(c: &Consumer, d: &Delivery, shutdown: &CancellationToken
         .build();
     let event = &d.record.envelope;
     let group = c.group;
+    if !crate::inbox::within(event, crate::time::now_millis(), c.retention) {
+        // Handled before or not, its inbox entry may be gone: applying it could apply it twice.
+        return park_unapplied(c, d, shutdown).await;
+    }
     let mut attempts = 0;
     loop {
         let error = match c.handler.handle(event).await {
@@ -107,6 +113,28 @@ async fn handle_or_park(c: &Consumer, d: &Delivery, shutdown: &CancellationToken
         }
         let delay = backoff.next().unwrap_or(Duration::from_secs(5));
         if sleep_or_cancel(delay, shutdown).await {
+            return false;
+        }
+    }
+}
+
+/// Parks an event too old to apply, retrying while the database is unreachable. Returns false
+/// when shutdown interrupted.
+async fn park_unapplied(c: &Consumer, d: &Delivery, shutdown: &CancellationToken) -> bool {
+    let event = &d.record.envelope;
+    let why = format!(
+        "event of {} is older than the inbox retention, so it is not applied: check by hand whether it was",
+        event.time
+    );
+    loop {
+        match c.dead_letters.park(c.group, &d.record, &why, 0).await {
+            Ok(()) => {
+                tracing::error!(group = c.group, event_id = %event.id, event_type = %event.kind, "event too old to apply; parked");
+                return true;
+            }
+            Err(e) => tracing::warn!(group = c.group, error = %format!("{e:#}"), "could not park a dead letter"),
+        }
+        if sleep_or_cancel(Duration::from_secs(1), shutdown).await {
             return false;
         }
     }

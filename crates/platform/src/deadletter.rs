@@ -54,11 +54,13 @@ fn to_letter(r: Row) -> DeadLetter {
 pub struct DeadLetters {
     db: Db,
     handlers: Arc<std::sync::Mutex<HashMap<String, Arc<dyn Handler>>>>,
+    /// The inbox retention: an event older than it is never replayed (see [`crate::inbox`]).
+    retention: std::time::Duration,
 }
 
 impl DeadLetters {
-    pub fn new(db: Db) -> Self {
-        Self { db, handlers: Arc::default() }
+    pub fn new(db: Db, retention: std::time::Duration) -> Self {
+        Self { db, handlers: Arc::default(), retention }
     }
 
     /// Makes `handler` the one that replays `consumer`'s dead letters.
@@ -85,11 +87,15 @@ impl DeadLetters {
         Ok(())
     }
 
-    /// Parked events, oldest first; replayed ones too when `all`.
-    pub async fn list(&self, all: bool) -> anyhow::Result<Vec<DeadLetter>> {
-        let sql = format!("{SELECT} WHERE ($1 = 1 OR replayed_at IS NULL) ORDER BY id");
-        let rows: Vec<Row> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(i64::from(all)).fetch_all(self.db.pool()).await?;
+    /// Up to `limit` parked events after id `after`, oldest first; replayed ones too when `all`.
+    pub async fn list(&self, all: bool, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<DeadLetter>> {
+        let sql = format!("{SELECT} WHERE ($1 = 1 OR replayed_at IS NULL) AND id > $2 ORDER BY id LIMIT $3");
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(all))
+            .bind(after.unwrap_or(0))
+            .bind(limit)
+            .fetch_all(self.db.pool())
+            .await?;
         Ok(rows.into_iter().map(to_letter).collect())
     }
 
@@ -113,6 +119,12 @@ impl DeadLetters {
             handler.ok_or_else(|| ApiError::conflict(format!("no consumer {} runs here", letter.consumer)))?;
         let envelope: Envelope = serde_json::from_value(letter.event.clone())
             .map_err(|e| ApiError::conflict(format!("dead letter {id} is not a readable event: {e}")))?;
+        if !crate::inbox::within(&envelope, crate::time::now_millis(), self.retention) {
+            return Err(ApiError::conflict(format!(
+                "dead letter {id} is older than the inbox retention: it may have been handled already, \
+                 so it is not replayed; check its effect by hand"
+            )));
+        }
         if let Err(e) = handler.handle(&envelope).await {
             let why = format!("{e:#}");
             sqlx::query("UPDATE dead_letters SET error = $1, attempts = attempts + 1 WHERE id = $2")
@@ -134,7 +146,12 @@ impl DeadLetters {
 
     /// `GET /deadLetters[?all=true]` and `POST /deadLetters/{id}/replay`.
     pub fn routes(self) -> Router {
-        Router::new().route("/deadLetters", get(list)).route("/deadLetters/{id}/replay", post(replay)).with_state(self)
+        // Replaying is an operator action that is safe to repeat; a key on it is refused.
+        let refuse_key = axum::middleware::from_fn(crate::idempotency::refuse);
+        Router::new()
+            .route("/deadLetters", get(list))
+            .route("/deadLetters/{id}/replay", post(replay).layer(refuse_key))
+            .with_state(self)
     }
 }
 
@@ -146,8 +163,10 @@ struct ListQuery {
 async fn list(
     State(letters): State<DeadLetters>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    Ok(Json(letters.list(q.all.unwrap_or(false)).await?))
+    page: crate::paging::Page,
+) -> Result<axum::response::Response, ApiError> {
+    let parked = letters.list(q.all.unwrap_or(false), page.cursor_id()?, page.fetch()).await?;
+    Ok(page.answer(parked, |d| d.id.to_string()))
 }
 
 async fn replay(State(letters): State<DeadLetters>, Path(id): Path<i64>) -> Result<Json<DeadLetter>, ApiError> {
@@ -195,7 +214,7 @@ mod tests {
         let log = EventLog::open(dir.path()).await.unwrap();
         let db = Db::sqlite_in(dir.path(), "svc.db").await.unwrap();
         db.migrate(&[MIGRATION]).await.unwrap();
-        let letters = DeadLetters::new(db);
+        let letters = DeadLetters::new(db, std::time::Duration::from_secs(86_400));
         let handler = Arc::new(Picky { fixed: AtomicBool::new(false), handled: Default::default() });
         letters.register("g", handler.clone());
         log.publish(&[record(1, false), record(2, true), record(3, false)]).await.unwrap();
@@ -207,6 +226,7 @@ mod tests {
             handler: handler.clone(),
             max_attempts: 3,
             dead_letters: letters.clone(),
+            retention: std::time::Duration::from_secs(86_400),
         };
         let run = tokio::spawn(consumer::run(Arc::new(log.clone()), consumer, stop.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -218,7 +238,7 @@ mod tests {
         run.await.unwrap();
         assert_eq!(*handler.handled.lock().unwrap(), [1, 3], "the event after the poison one was handled");
 
-        let parked = letters.list(false).await.unwrap();
+        let parked = letters.list(false, None, 100).await.unwrap();
         assert_eq!(parked.len(), 1);
         assert_eq!((parked[0].event["data"]["n"].as_i64(), parked[0].attempts), (Some(2), 3));
         assert!(parked[0].error.contains("cannot handle poison yet"));
@@ -228,8 +248,8 @@ mod tests {
         let replayed = letters.replay(parked[0].id).await.unwrap();
         assert!(replayed.replayed_at.is_some());
         assert_eq!(*handler.handled.lock().unwrap(), [1, 3, 2]);
-        assert!(letters.list(false).await.unwrap().is_empty());
-        assert_eq!(letters.list(true).await.unwrap().len(), 1, "replayed letters stay listed with all=true");
+        assert!(letters.list(false, None, 100).await.unwrap().is_empty());
+        assert_eq!(letters.list(true, None, 100).await.unwrap().len(), 1, "replayed letters stay listed with all=true");
         assert!(letters.replay(parked[0].id).await.is_err(), "a letter replays once");
     }
 }

@@ -1,18 +1,50 @@
 //! Several instances of one service behind one setting (`http://a:8083,http://b:8083`).
 //!
-//! Requests go round-robin. A request that could not even connect to one instance is sent to the
-//! next: it never reached the first, so this is safe for every method, POST included. Anything
-//! else (a timeout, a 5xx) is the caller's to handle, as with a single instance. In Kubernetes a
-//! Service's one URL does this job, so there the list has one entry.
+//! Requests go round-robin over the instances in rotation. When a request cannot reach an
+//! instance, that instance is **ejected** (passive health checking, as Envoy's outlier detection
+//! does): no request goes to it until its `/readyz` answers 200 again, which a background probe
+//! checks every [`PROBE_EVERY`]. If every instance is ejected, all are tried anyway, so a
+//! transient blip never turns into a total outage.
+//!
+//! And the request goes to the next instance:
+//! - if it could not even connect (it never reached the first instance: safe for every method);
+//! - if the connection broke before an answer came (reset, closed) and the caller says the
+//!   request is safe to repeat ([`Retry::Safe`]: reads, and writes the receiver deduplicates,
+//!   such as POSTs with an `Idempotency-Key` or a charge keyed by its reservation).
+//!
+//! A timeout is not retried: the first instance may still be working on it. In Kubernetes a
+//! Service's one URL does the spreading, so there the list has one entry.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// How often an ejected instance's readiness is probed.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Whether a request may be sent again to another instance after its connection broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Only when it never reached an instance (connection refused).
+    ConnectOnly,
+    /// Also when the connection broke mid-request: repeating it is harmless.
+    Safe,
+}
+
+#[derive(Debug)]
+struct Instance {
+    base: String,
+    ejected: AtomicBool,
+    /// A probe task is watching this instance.
+    probing: AtomicBool,
+}
 
 /// The base URLs of one service's instances.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
-    bases: Arc<[String]>,
+    instances: Arc<[Instance]>,
     next: Arc<AtomicUsize>,
+    probe: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl Endpoints {
@@ -28,44 +60,90 @@ impl Endpoints {
                 "{base:?} is not an http:// or https:// URL"
             );
         }
-        Ok(Self { bases: bases.into(), next: Arc::default() })
+        let instances: Vec<Instance> = bases
+            .into_iter()
+            .map(|base| Instance { base, ejected: AtomicBool::new(false), probing: AtomicBool::new(false) })
+            .collect();
+        Ok(Self { instances: instances.into(), next: Arc::default(), probe: Arc::default() })
     }
 
     /// Every instance's base URL.
-    pub fn bases(&self) -> &[String] {
-        &self.bases
+    pub fn bases(&self) -> Vec<&str> {
+        self.instances.iter().map(|i| i.base.as_str()).collect()
     }
 
-    /// The instances in the order one request should try them.
-    fn rotation(&self) -> impl Iterator<Item = &str> {
-        let n = self.bases.len();
+    /// The instances not ejected (for tests and status pages).
+    pub fn in_rotation(&self) -> Vec<&str> {
+        self.instances.iter().filter(|i| !i.ejected.load(Ordering::Relaxed)).map(|i| i.base.as_str()).collect()
+    }
+
+    /// The instances in the order one request should try them: those in rotation first
+    /// (round-robin), then the ejected ones, as a last resort.
+    fn order(&self) -> Vec<&Instance> {
+        let n = self.instances.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        (0..n).map(move |i| self.bases[(start + i) % n].as_str())
+        let turn: Vec<&Instance> = (0..n).map(|i| &self.instances[(start + i) % n]).collect();
+        let (live, ejected): (Vec<&Instance>, Vec<&Instance>) =
+            turn.into_iter().partition(|i| !i.ejected.load(Ordering::Relaxed));
+        live.into_iter().chain(ejected).collect()
     }
 
-    /// Sends the request `build(base)` makes, to one instance after another until one accepts
-    /// the connection.
+    /// Sends the request `build(base)` makes to one instance after another, as `retry` allows.
     pub async fn send(
         &self,
+        retry: Retry,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
-        let mut refused = None;
-        for base in self.rotation() {
-            match build(base).send().await {
-                Err(e) if e.is_connect() => {
-                    tracing::debug!(%base, error = %e, "instance refused the connection; trying the next");
-                    refused = Some(e);
-                }
+        let mut last = None;
+        for instance in self.order() {
+            let e = match build(&instance.base).send().await {
+                Err(e) if !e.is_timeout() => e,
                 answer => return answer,
+            };
+            // It refused the connection or broke it off: out of rotation until it is ready again.
+            self.eject(instance);
+            if !(e.is_connect() || retry == Retry::Safe) {
+                return Err(e);
+            }
+            tracing::warn!(base = %instance.base, error = %e, "instance unreachable; ejected, trying the next");
+            last = Some(e);
+        }
+        Err(last.expect("at least one instance"))
+    }
+
+    /// Takes `instance` out of rotation until its `/readyz` answers 200.
+    fn eject(&self, instance: &Instance) {
+        instance.ejected.store(true, Ordering::Relaxed);
+        if self.instances.len() == 1 || instance.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let me = self.clone();
+        let base = instance.base.clone();
+        runtime.spawn(async move { me.probe_until_ready(&base).await });
+    }
+
+    async fn probe_until_ready(&self, base: &str) {
+        let http = self
+            .probe
+            .get_or_init(|| reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap_or_default());
+        let Some(instance) = self.instances.iter().find(|i| i.base == base) else { return };
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let ready = http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success());
+            if ready {
+                instance.ejected.store(false, Ordering::Relaxed);
+                instance.probing.store(false, Ordering::Release);
+                tracing::info!(%base, "instance ready again; back in rotation");
+                return;
             }
         }
-        Err(refused.expect("at least one instance"))
     }
 }
 
 impl std::fmt::Display for Endpoints {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.bases.join(","))
+        f.write_str(&self.bases().join(","))
     }
 }
 
@@ -83,21 +161,69 @@ mod tests {
         assert!(Endpoints::parse("ftp://a").is_err());
     }
 
-    #[tokio::test]
-    async fn requests_alternate_and_skip_an_instance_that_refuses_connections() {
+    async fn live_instance() -> (String, tokio::task::JoinHandle<()>) {
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let live_url = format!("http://{}", live.local_addr().unwrap());
-        let app = axum::Router::new().route("/who", axum::routing::get(|| async { "live" }));
-        tokio::spawn(async move { axum::serve(live, app).await });
-        // A port nobody listens on: bind, note it, close.
+        let url = format!("http://{}", live.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/who", axum::routing::get(|| async { "live" }))
+            .route("/readyz", axum::routing::get(|| async { "ready" }));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(live, app).await;
+        });
+        (url, task)
+    }
+
+    /// A port nobody listens on: bind, note it, close.
+    fn dead_url() -> (String, u16) {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let dead_url = format!("http://{}", dead.local_addr().unwrap());
-        drop(dead);
+        let port = dead.local_addr().unwrap().port();
+        (format!("http://127.0.0.1:{port}"), port)
+    }
+
+    #[tokio::test]
+    async fn a_refusing_instance_is_skipped_ejected_and_taken_back_once_ready() {
+        let (live_url, _live) = live_instance().await;
+        let (dead_url, dead_port) = dead_url();
         let endpoints = Endpoints::parse(&format!("{dead_url},{live_url}")).unwrap();
         let http = reqwest::Client::new();
         for _ in 0..4 {
-            let answer = endpoints.send(|base| http.post(format!("{base}/who"))).await;
-            assert_eq!(answer.unwrap().status(), 405, "every request reached the live instance");
+            let answer = endpoints.send(Retry::ConnectOnly, |base| http.get(format!("{base}/who"))).await;
+            assert_eq!(answer.unwrap().text().await.unwrap(), "live", "every request reached the live instance");
         }
+        assert_eq!(endpoints.in_rotation(), [live_url.as_str()], "the dead one is out of rotation");
+
+        // The dead instance comes back on its port: the probe takes it back.
+        let back = tokio::net::TcpListener::bind(("127.0.0.1", dead_port)).await.unwrap();
+        let app = axum::Router::new().route("/readyz", axum::routing::get(|| async { "ready" }));
+        tokio::spawn(async move { axum::serve(back, app).await });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while endpoints.in_rotation().len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "the recovered instance was never taken back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broken_connection_is_retried_elsewhere_only_when_the_request_is_safe() {
+        // An instance that accepts the connection, reads the request and hangs up without answering.
+        let rude = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rude_url = format!("http://{}", rude.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = rude.accept().await else { return };
+                let mut buf = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+                drop(s);
+            }
+        });
+        let (live_url, _live) = live_instance().await;
+        let http = reqwest::Client::new();
+        let safe = Endpoints::parse(&format!("{rude_url},{live_url}")).unwrap();
+        let answer = safe.send(Retry::Safe, |base| http.get(format!("{base}/who"))).await.unwrap();
+        assert_eq!(answer.text().await.unwrap(), "live");
+
+        let unsafe_ = Endpoints::parse(&format!("{rude_url},{live_url}")).unwrap();
+        let answer = unsafe_.send(Retry::ConnectOnly, |base| http.post(format!("{base}/who"))).await;
+        assert!(answer.is_err(), "an unsafe request that may have reached an instance is not sent twice");
     }
 }

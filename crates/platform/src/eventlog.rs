@@ -4,6 +4,9 @@
 //! committed offset. Appends are serialised by SQLite's single writer, so sequence numbers become
 //! visible in order and a reader never skips one. In-process consumers of an appended topic are
 //! woken at once (and only they); other processes notice new records within one poll interval.
+//!
+//! Like a Kafka topic, the log keeps records for a retention period ([`EventLog::prune`]): a record
+//! goes once it is older than that and every consumer group has committed past it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,13 +19,20 @@ use tokio::sync::Notify;
 use crate::db::{Db, Migration};
 use crate::events::{Delivery, Envelope, Record, Subscription, Transport};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "event log",
-    sql: "CREATE TABLE events (seq {id}, topic TEXT NOT NULL, msg_key TEXT NOT NULL, body TEXT NOT NULL);
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event log",
+        sql: "CREATE TABLE events (seq {id}, topic TEXT NOT NULL, msg_key TEXT NOT NULL, body TEXT NOT NULL);
           CREATE INDEX events_topic_seq ON events (topic, seq);
           CREATE TABLE consumer_offsets (grp TEXT PRIMARY KEY, seq BIGINT NOT NULL, topics TEXT NOT NULL)",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "event log retention",
+        sql: "ALTER TABLE events ADD COLUMN appended_ms BIGINT NOT NULL DEFAULT 0",
+    },
+];
 
 const BATCH: i64 = 256;
 
@@ -77,6 +87,34 @@ impl EventLog {
         rows.into_iter().map(to_record).collect()
     }
 
+    /// Deletes records appended before `now_ms - retention` that every consumer group has
+    /// committed; returns how many went.
+    pub async fn prune(&self, now_ms: i64, retention: Duration) -> anyhow::Result<u64> {
+        let gone = sqlx::query(
+            "DELETE FROM events WHERE appended_ms < $1
+               AND seq <= (SELECT COALESCE(MIN(seq), 0) FROM consumer_offsets)",
+        )
+        .bind(now_ms - retention.as_millis() as i64)
+        .execute(self.db.pool())
+        .await?;
+        Ok(gone.rows_affected())
+    }
+
+    /// Prunes hourly until `shutdown`.
+    pub async fn prune_hourly(self, retention: Duration, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            match self.prune(crate::time::now_millis(), retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "old event log records pruned"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning the event log failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
     /// Closes the underlying pool.
     pub async fn close(&self) {
         self.db.close().await;
@@ -93,10 +131,11 @@ impl Transport for EventLog {
     async fn publish(&self, records: &[Record]) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         for r in records {
-            sqlx::query("INSERT INTO events (topic, msg_key, body) VALUES ($1, $2, $3)")
+            sqlx::query("INSERT INTO events (topic, msg_key, body, appended_ms) VALUES ($1, $2, $3, $4)")
                 .bind(&r.topic)
                 .bind(&r.key)
                 .bind(serde_json::to_string(&r.envelope)?)
+                .bind(crate::time::now_millis())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -241,5 +280,24 @@ mod tests {
         assert_eq!(reopened.total_lag().await.unwrap(), 1, "one record of topic a is unhandled");
         again.commit(&rest).await.unwrap();
         assert_eq!(reopened.total_lag().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn records_go_once_old_and_committed_by_every_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).await.unwrap();
+        log.publish(&[record("a", 1), record("a", 2)]).await.unwrap();
+        let mut fast = log.subscribe("fast", &["a"]).await.unwrap();
+        let mut slow = log.subscribe("slow", &["a"]).await.unwrap();
+        let got = fast.poll().await.unwrap();
+        fast.commit(&got).await.unwrap();
+        let later = crate::time::now_millis() + 10_000;
+        let day = Duration::from_secs(86_400);
+        assert_eq!(log.prune(later, day).await.unwrap(), 0, "younger than the retention");
+        assert_eq!(log.prune(later, Duration::from_secs(1)).await.unwrap(), 0, "the slow group still needs them");
+        let first = slow.poll().await.unwrap();
+        slow.commit(&first[..1]).await.unwrap();
+        assert_eq!(log.prune(later, Duration::from_secs(1)).await.unwrap(), 1, "only what every group passed");
+        assert_eq!(log.records().await.unwrap().len(), 1);
     }
 }

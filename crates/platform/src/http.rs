@@ -1,28 +1,47 @@
 //! HTTP plumbing shared by every service: `application/problem+json` errors, extractors whose
-//! rejections use that format, lenient number parsing for HTTPie clients, health routes, and a
-//! server that drains gracefully.
+//! rejections use that format (JSON bodies must be objects), lenient number parsing for HTTPie
+//! clients, health routes, and the layers every router gets ([`finish`]): refusal of dot segments
+//! and over-long URIs, mutating requests run to completion even when their client goes away,
+//! request ids, tracing and panics caught. The server itself is [`crate::server`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
-use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use tracing::Instrument as _;
 
 use crate::db::Db;
 use crate::events::Transport;
 
 /// Largest request body any service accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Longest request URI (path and query) any service accepts; RFC 9110 asks for at least 8000.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Longest `detail` a problem document carries; anything a client sent is echoed clipped.
+const MAX_DETAIL_CHARS: usize = 500;
+
+/// `value` cut to `max` characters, with `…` when something was cut: for echoing client input.
+pub fn clip(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value.to_owned(),
+    }
+}
 
 /// An error answer: an RFC 9457 problem document. The cause is logged, never sent.
 #[derive(Debug)]
@@ -88,7 +107,7 @@ pub fn problem(status: StatusCode, detail: &str, retry_after_secs: Option<u64>) 
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
-        "detail": detail,
+        "detail": clip(detail, MAX_DETAIL_CHARS),
     });
     let mut response = (status, body.to_string()).into_response();
     let headers = response.headers_mut();
@@ -99,7 +118,9 @@ pub fn problem(status: StatusCode, detail: &str, retry_after_secs: Option<u64>) 
     response
 }
 
-/// A JSON body extractor whose rejections are problem documents (400 syntax, 422 shape, 415, 413).
+/// A JSON body extractor whose rejections are problem documents: 415 without a JSON content
+/// type, 413 over [`MAX_BODY_BYTES`], 408 when the body is too slow, 400 for malformed JSON, 422
+/// for a body that is not a JSON object or does not fit `T`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -107,10 +128,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected a request with `Content-Type: application/json`",
+            ));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        parse_object(&bytes).map(Self)
     }
 }
 
@@ -120,13 +145,63 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let status = match &rejection {
-        JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        JsonRejection::JsonSyntaxError(_) => StatusCode::BAD_REQUEST,
-        other => other.status(),
-    };
-    ApiError::new(status, rejection.body_text())
+/// An optional JSON object body: an empty body is `T::default()`; anything else must be a JSON
+/// object that fits `T`, as with [`Json`] (any content type is accepted, as HTTPie and curl send
+/// bodies without one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        parse_object(&bytes).map(Self)
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(mime) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The answer to a body that could not be read: too large, too slow, or broken off.
+pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if crate::server::is_body_timeout(&rejection) {
+        return ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time");
+    }
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is over {MAX_BODY_BYTES} bytes"))
+        }
+        status => ApiError::new(status, "the request body could not be read"),
+    }
+}
+
+/// Parses a body that must be one JSON object. serde would also fill a struct from a JSON array
+/// (`["A", 1]`), which no client means; that is refused before parsing.
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+            return Err(ApiError::unprocessable("the request body must be a JSON object"));
+        }
+        Some(_) => return Err(ApiError::bad_request("the request body is not valid JSON")),
+        None => return Err(ApiError::bad_request("the request body is empty; expected a JSON object")),
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::unprocessable(format!("the request body does not fit: {e}")),
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+            }
+        }
+    })
 }
 
 /// A query-string extractor whose rejections are 400 problem documents.
@@ -140,7 +215,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
-            .map_err(|r: QueryRejection| ApiError::bad_request(r.body_text()))
+            .map_err(|r: QueryRejection| ApiError::bad_request(clip(&r.body_text(), 200)))
     }
 }
 
@@ -155,7 +230,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
-            .map_err(|r: PathRejection| ApiError::not_found(format!("no such resource: {}", r.body_text())))
+            .map_err(|r: PathRejection| ApiError::not_found(format!("no such resource: {}", clip(&r.body_text(), 80))))
     }
 }
 
@@ -175,9 +250,12 @@ pub mod lenient {
         match v {
             IntOrText::Int(n) => Ok(n),
             IntOrText::Text(s) => {
-                s.trim().parse::<i64>().map_err(|_| E::custom(format!("expected a whole number, got {s:?}")))
+                let clipped = super::clip(&s, 30);
+                s.trim().parse::<i64>().map_err(|_| E::custom(format!("expected a whole number, got {clipped:?}")))
             }
-            IntOrText::Other(v) => Err(E::custom(format!("expected a whole number, got {v}"))),
+            IntOrText::Other(v) => {
+                Err(E::custom(format!("expected a whole number, got {}", super::clip(&v.to_string(), 30))))
+            }
         }
     }
 
@@ -249,8 +327,9 @@ impl Health {
 }
 
 /// Adds what every service router needs: health routes, problem-shaped 404/405, panics caught as
-/// problem 500s, a body size limit, request ids and request tracing.
-pub fn finish(router: Router, health: Health) -> Router {
+/// problem 500s, a body size limit, refusal of dot segments and over-long URIs, mutating requests
+/// run to completion on `tasks` whatever their client does, request ids and request tracing.
+pub fn finish(router: Router, health: Health, tasks: TaskTracker) -> Router {
     router
         .merge(health.routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -258,20 +337,61 @@ pub fn finish(router: Router, health: Health) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(tasks, run_to_completion))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             problem(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged", None)
         }))
+        .layer(axum::middleware::from_fn(refuse_odd_paths))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Serves `app` on `listener` until `shutdown`, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    // Peer addresses are kept for per-client limits (the gateway's rate limiter).
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+/// Requests that change something run as their own task, tracked by `tasks`: work a request has
+/// started does not die when its client closes the connection (the answer then goes nowhere,
+/// but an `Idempotency-Key` keeps it for the client's retry), and shutdown waits for it.
+async fn run_to_completion(
+    axum::extract::State(tasks): axum::extract::State<TaskTracker>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let work = next.run(request).instrument(tracing::Span::current());
+    match tasks.spawn(work).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged", None)
+        }
+    }
+}
+
+/// Refuses, before any routing, a path with `.` or `..` segments (also percent-encoded), which
+/// would otherwise reach another route once a URL library resolves them, and a URI longer than
+/// [`MAX_URI_BYTES`].
+async fn refuse_odd_paths(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let length = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if length > MAX_URI_BYTES {
+        return problem(StatusCode::URI_TOO_LONG, &format!("the request URI is over {MAX_URI_BYTES} bytes"), None);
+    }
+    if has_dot_segment(uri.path()) {
+        return problem(StatusCode::BAD_REQUEST, "the path may not contain `.` or `..` segments", None);
+    }
+    next.run(request).await
+}
+
+/// True when a segment of `path` is `.` or `..`, literally or percent-encoded (`%2e`), or a
+/// segment hides a slash or backslash (`%2f`, `%5c`).
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase();
+        let decoded = lower.replace("%2e", ".");
+        decoded == "." || decoded == ".." || lower.contains("%2f") || lower.contains("%5c")
+    })
 }
 
 #[cfg(test)]
@@ -295,6 +415,38 @@ mod tests {
         assert_eq!(parse(r#"{"n":"40"}"#).unwrap().n, 40);
         assert_eq!(parse(r#"{"n":40,"m":"7"}"#).unwrap().m, Some(7));
         assert_eq!(parse(r#"{"n":1,"m":null}"#).unwrap().m, None);
+    }
+
+    #[test]
+    fn dot_segments_are_found_however_they_are_written() {
+        for bad in
+            ["/flights/../healthz", "/a/./b", "/deadLetters/flight/%2e%2E/x", "/a/%2E", "/a/..", "/x%2fy", "/x%5Cy"]
+        {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in ["/flights/1", "/reservations/3/cancel", "/a.b/c..d", "/"] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn clipped_values_keep_their_start_and_say_so() {
+        assert_eq!(clip("12345", 3), "123…");
+        assert_eq!(clip("12", 3), "12");
+        assert_eq!(clip("가나다라", 2), "가나…");
+    }
+
+    #[test]
+    fn only_json_objects_are_bodies() {
+        let arr: Result<Body, _> = parse_object(br#"["ArrayFlight","Y",1000,10]"#);
+        assert_eq!(arr.unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        let empty: Result<Body, _> = parse_object(b"  ");
+        assert_eq!(empty.unwrap_err().status, StatusCode::BAD_REQUEST);
+        let broken: Result<Body, _> = parse_object(br#"{"n":"#);
+        assert_eq!(broken.unwrap_err().status, StatusCode::BAD_REQUEST);
+        let wrong: Result<Body, _> = parse_object(br#"{"n":"x"}"#);
+        assert_eq!(wrong.unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(parse_object::<Body>(br#" {"n":4}"#).unwrap().n, 4);
     }
 
     #[test]

@@ -7,10 +7,13 @@
 //! - [`events`]: the CloudEvents envelope and the small [`events::Transport`] trait.
 //! - [`eventlog`]: the embedded durable event log (a SQLite file several processes can share).
 //! - `kafka` (feature `kafka`): the Kafka transport, for several instances of each service.
+//! - [`paging`]: every list a page at a time: `limit`, `cursor`, `Link: rel="next"`.
 //! - [`outbox`] / [`inbox`]: state change and event in one transaction; handled ids recorded with the effect.
+//! - [`internal`]: signed calls only Skycamp's services may make (the payment charge).
 //! - [`idempotency`]: `Idempotency-Key` for POST endpoints (stored answers, replay, expiry).
 //! - [`consumer`]: the loop that feeds a transport's deliveries to a handler with retry and backoff.
-//! - [`http`]: problem+json errors, a lenient JSON extractor, health routes and a graceful server.
+//! - [`http`]: problem+json errors, JSON-object extractors, health routes, the layers every router gets.
+//! - [`server`]: the HTTP/1.1 server: connection cap, header and body deadlines, graceful drain.
 //! - [`service`]: the context a service is started with (db, transport, workers).
 //! - [`telemetry`]: JSON logs.
 #![forbid(unsafe_code)]
@@ -25,9 +28,12 @@ pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod inbox;
+pub mod internal;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod outbox;
+pub mod paging;
+pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod time;

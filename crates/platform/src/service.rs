@@ -10,6 +10,7 @@ use crate::consumer::{self, Consumer, Handler};
 use crate::db::Db;
 use crate::deadletter::DeadLetters;
 use crate::events::Transport;
+use crate::idempotency::{self, Keys};
 use crate::outbox::{Relay, Waker};
 
 /// One service's dependencies and worker set.
@@ -27,6 +28,11 @@ pub struct Context {
     pub max_attempts: u32,
     /// Every consumer group started through this context, with its topics (for lag reports).
     pub groups: Groups,
+    /// How long `Idempotency-Key`s are kept (`SKYCAMP_IDEMPOTENCY_RETENTION_HOURS`).
+    pub key_retention: std::time::Duration,
+    /// How long inbox entries are kept, and the age past which an event is no longer applied
+    /// (`SKYCAMP_INBOX_RETENTION_HOURS`).
+    pub inbox_retention: std::time::Duration,
 }
 
 /// Consumer groups and their topics, shared by the contexts of one process.
@@ -41,6 +47,13 @@ impl Context {
         waker
     }
 
+    /// The service's `Idempotency-Key` store (its tables must be migrated), expired hourly.
+    pub fn idempotency_keys(&self) -> Keys {
+        let keys = Keys::new(self.db.clone());
+        self.tasks.spawn(idempotency::expire_hourly(keys.clone(), self.key_retention, self.shutdown.clone()));
+        keys
+    }
+
     /// Starts a consumer group on `topics`; its dead letters can be replayed through `handler`.
     pub fn spawn_consumer(&self, group: &'static str, topics: &'static [&'static str], handler: Arc<dyn Handler>) {
         self.dead_letters.register(group, handler.clone());
@@ -51,6 +64,7 @@ impl Context {
             handler,
             max_attempts: self.max_attempts,
             dead_letters: self.dead_letters.clone(),
+            retention: self.inbox_retention,
         };
         self.tasks.spawn(consumer::run(self.transport.clone(), consumer, self.shutdown.clone()));
     }

@@ -140,7 +140,11 @@ impl Handler for CatalogueView {
             cev::NIGHTS_RELEASED => self.store.mark_nights(id, &event.payload()?, false).await,
             rev::REVIEW_WRITTEN => {
                 let r: ReviewEvent = event.payload()?;
-                self.store.add_rating(id, r.campsite_id, r.rating).await
+                self.store.add_rating(id, r.campsite_id, r.rating, 1).await
+            }
+            rev::REVIEW_WITHDRAWN => {
+                let r: ReviewEvent = event.payload()?;
+                self.store.add_rating(id, r.campsite_id, r.rating, -1).await
             }
             _ => Ok(()),
         }

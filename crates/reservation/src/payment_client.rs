@@ -1,8 +1,11 @@
 //! The typed client for the payment service's synchronous API.
 //!
 //! Every call has the timeout set in the constructor and goes through one circuit breaker
-//! (tower-resilience): connection failures, timeouts and 5xx answers count as failures; a decline
-//! (402) is an answer, not a failure. While the breaker is open, calls fail at once with
+//! (tower-resilience, time-based window): connection failures, timeouts and 5xx answers count as
+//! failures, and calls slower than the slow-call threshold count as slow even when they succeed,
+//! so an overloaded payment service opens the breaker as a dead one does. A decline (402) is an
+//! answer, not a failure. The breaker judges once the window holds the minimum number of calls
+//! (not only when a count-based window is full). While it is open, calls fail at once with
 //! [`PaymentError::CircuitOpen`] without reaching the payment service; after the open period a
 //! few probe calls decide whether it closes again.
 
@@ -14,10 +17,13 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use skycamp_contracts::payment::{ApprovePayment, Payment};
-use skycamp_platform::endpoints::Endpoints;
+use skycamp_platform::endpoints::{Endpoints, Retry};
+use skycamp_platform::internal::{InternalKey, SIGNATURE_HEADER};
 use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
-use tower_resilience::circuitbreaker::{CircuitBreakerError, CircuitBreakerLayer, CircuitMetrics, CircuitState};
+use tower_resilience::circuitbreaker::{
+    CircuitBreakerError, CircuitBreakerLayer, CircuitMetrics, CircuitState, SlidingWindowType,
+};
 
 /// Why a payment call did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +42,14 @@ pub enum PaymentError {
 /// When the breaker opens and how it recovers (`SKYCAMP_BREAKER_*`).
 #[derive(Debug, Clone, Copy)]
 pub struct BreakerConfig {
-    /// Share of failed calls in the window that opens the breaker (0–1].
+    /// Share of failed calls, or of slow calls, in the window that opens the breaker (0–1].
     pub failure_rate: f64,
-    /// Calls the failure rate is computed over.
-    pub window: usize,
-    /// Calls needed in the window before the rate counts.
+    /// How far back the window looks.
+    pub window: Duration,
+    /// Calls needed in the window before the rates count.
     pub min_calls: usize,
+    /// A call that takes longer than this is slow, even if it succeeds.
+    pub slow_call: Duration,
     /// How long the breaker stays open before probing.
     pub open_for: Duration,
     /// Probe calls allowed while half-open.
@@ -50,7 +58,14 @@ pub struct BreakerConfig {
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        Self { failure_rate: 0.5, window: 20, min_calls: 5, open_for: Duration::from_secs(5), half_open_calls: 2 }
+        Self {
+            failure_rate: 0.5,
+            window: Duration::from_secs(10),
+            min_calls: 5,
+            slow_call: Duration::from_secs(1),
+            open_for: Duration::from_secs(5),
+            half_open_calls: 2,
+        }
     }
 }
 
@@ -88,22 +103,34 @@ pub struct PaymentClient {
     metrics: Arc<dyn Fn() -> BoxFuture<'static, CircuitMetrics> + Send + Sync>,
     transitions: Arc<Transitions>,
     open_for: Duration,
+    /// Signs charges, which the payment service takes only from us.
+    key: InternalKey,
 }
 
 impl PaymentClient {
     /// A client for the payment service at `base` (e.g. `http://127.0.0.1:8083`, or several
     /// instances separated by commas), giving up on a call after `timeout`, behind a breaker
-    /// configured by `breaker`.
-    pub fn new(base: &str, timeout: Duration, breaker: BreakerConfig) -> anyhow::Result<Self> {
+    /// configured by `breaker`, signing charges with `key`.
+    pub fn new(base: &str, timeout: Duration, breaker: BreakerConfig, key: InternalKey) -> anyhow::Result<Self> {
         let payment = Endpoints::parse(base).map_err(|e| anyhow::anyhow!("payment URL: {e}"))?;
-        let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
+        // Idle connections are dropped before the payment service's own idle timeout closes them,
+        // so a call never goes out on a connection the other side is closing.
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()?;
         let transitions = Arc::new(Transitions::default());
         let counts = transitions.clone();
         let (layer, handle) = CircuitBreakerLayer::builder()
             .name("payment")
             .failure_rate_threshold(breaker.failure_rate)
-            .sliding_window_size(breaker.window)
+            // A count-based window would not judge until full, whatever the minimum says.
+            .sliding_window_type(SlidingWindowType::TimeBased)
+            .sliding_window_duration(breaker.window)
             .minimum_number_of_calls(breaker.min_calls)
+            .slow_call_duration_threshold(breaker.slow_call)
+            .slow_call_rate_threshold(breaker.failure_rate)
             .wait_duration_in_open(breaker.open_for)
             .permitted_calls_in_half_open(breaker.half_open_calls)
             .failure_classifier(|r: &Result<(u16, Bytes), String>| {
@@ -140,6 +167,7 @@ impl PaymentClient {
             }),
             transitions,
             open_for: breaker.open_for,
+            key,
         })
     }
 
@@ -167,10 +195,19 @@ impl PaymentClient {
         }
     }
 
-    /// Charges for a reservation; idempotent on the reservation id.
+    /// Charges for a reservation; idempotent on the reservation id. The body is signed, so the
+    /// payment service knows the charge comes from us, for exactly this amount and phone.
     pub async fn approve(&self, request: &ApprovePayment) -> Result<Payment, PaymentError> {
-        let (http, request) = (self.http.clone(), request.clone());
-        self.call(move |base| http.post(format!("{base}/payments")).json(&request)).await
+        let body = serde_json::to_vec(request).map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let signature = self.key.sign(skycamp_platform::time::now_millis(), &body);
+        let http = self.http.clone();
+        self.call(move |base| {
+            http.post(format!("{base}/payments"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, signature.clone())
+                .body(body.clone())
+        })
+        .await
     }
 
     /// Refunds a payment; idempotent.
@@ -194,7 +231,9 @@ impl PaymentClient {
     ) -> impl Future<Output = Result<T, PaymentError>> + Send + 'static {
         let payment = self.payment.clone();
         let exchange = Exchange(Box::pin(async move {
-            let response = payment.send(request).await.map_err(|e| e.to_string())?;
+            // Every payment call is safe to repeat on another instance: charges are keyed by
+            // reservation, refunds by payment, and the rest are reads.
+            let response = payment.send(Retry::Safe, request).await.map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
             let body = response.bytes().await.map_err(|e| e.to_string())?;
             Ok((status, body))
@@ -281,17 +320,58 @@ mod tests {
     fn quick_breaker() -> BreakerConfig {
         BreakerConfig {
             failure_rate: 0.5,
-            window: 4,
+            window: Duration::from_secs(30),
             min_calls: 4,
+            slow_call: Duration::from_secs(1),
             open_for: Duration::from_millis(300),
             half_open_calls: 1,
         }
     }
 
+    fn client(url: &str, breaker: BreakerConfig) -> PaymentClient {
+        PaymentClient::new(url, Duration::from_secs(2), breaker, InternalKey::random()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_breaker_opens_once_the_minimum_number_of_calls_failed_not_when_a_window_fills() {
+        let fake = fake_payment().await;
+        let breaker = BreakerConfig { min_calls: 3, window: Duration::from_secs(600), ..quick_breaker() };
+        let client = client(&fake.url, breaker);
+        for _ in 0..3 {
+            assert!(matches!(client.approve(&charge()).await, Err(PaymentError::Unavailable(_))));
+        }
+        assert_eq!(client.status().state, "OPEN", "three failed calls of three open it");
+        assert!(matches!(client.approve(&charge()).await, Err(PaymentError::CircuitOpen)));
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn slow_answers_open_the_breaker_even_when_they_succeed() {
+        let app = Router::new().route(
+            "/payments",
+            post(|| async {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let p = serde_json::json!({ "id": 1, "reservationId": 1, "phone": "010", "amount": 1,
+                    "status": "APPROVED", "createdAt": "t", "updatedAt": "t" });
+                (StatusCode::CREATED, axum::Json(p))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let breaker = BreakerConfig { min_calls: 3, slow_call: Duration::from_millis(100), ..quick_breaker() };
+        let client = client(&url, breaker);
+        for _ in 0..3 {
+            assert!(client.approve(&charge()).await.is_ok(), "slow, but approved");
+        }
+        assert_eq!(client.status().state, "OPEN", "an overloaded payment service opens the breaker too");
+        assert!(matches!(client.approve(&charge()).await, Err(PaymentError::CircuitOpen)));
+    }
+
     #[tokio::test]
     async fn the_breaker_opens_after_failures_and_then_stops_calling_payment() {
         let fake = fake_payment().await;
-        let client = PaymentClient::new(&fake.url, Duration::from_secs(2), quick_breaker()).unwrap();
+        let client = client(&fake.url, quick_breaker());
         for _ in 0..4 {
             assert!(matches!(client.approve(&charge()).await, Err(PaymentError::Unavailable(_))));
         }
@@ -305,7 +385,7 @@ mod tests {
     #[tokio::test]
     async fn a_successful_probe_closes_the_breaker_when_payment_recovers() {
         let fake = fake_payment().await;
-        let client = PaymentClient::new(&fake.url, Duration::from_secs(2), quick_breaker()).unwrap();
+        let client = client(&fake.url, quick_breaker());
         for _ in 0..4 {
             let _ = client.approve(&charge()).await;
         }
@@ -331,7 +411,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = PaymentClient::new(&url, Duration::from_secs(2), quick_breaker()).unwrap();
+        let client = client(&url, quick_breaker());
         for _ in 0..6 {
             assert!(matches!(client.approve(&charge()).await, Err(PaymentError::Declined(d)) if d == "over the limit"));
         }

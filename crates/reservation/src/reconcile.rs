@@ -65,7 +65,7 @@ pub async fn watch_stuck(store: ReservationStore, deadline: Duration, shutdown: 
             _ = shutdown.cancelled() => return,
         }
         let cutoff = time::now_millis() - deadline.as_millis() as i64;
-        match store.stuck(cutoff, 1000).await {
+        match store.stuck(cutoff, None, 1000).await {
             Ok(stuck) if !stuck.is_empty() => {
                 let ids: Vec<i64> = stuck.iter().map(|r| r.id).collect();
                 tracing::error!(count = ids.len(), ?ids, "reservations stuck waiting for the inventory service");

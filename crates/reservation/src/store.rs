@@ -7,6 +7,7 @@ use skycamp_contracts::flight::FlightSnapshot;
 use skycamp_contracts::reservation::{self as ev, Booked, ReservationEvent};
 use skycamp_contracts::{reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx};
+use skycamp_platform::idempotency::Idempotent;
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{Envelope, inbox, time};
 use sqlx::any::AnyRow;
@@ -45,8 +46,10 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::MIGRATION,
     inbox::MIGRATION,
+    inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
     skycamp_platform::idempotency::MIGRATION,
+    skycamp_platform::idempotency::RECOVERY_MIGRATION,
 ];
 
 /// A reservation as stored.
@@ -83,6 +86,9 @@ pub struct NewReservation {
 /// One step of a reservation's saga.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
+    /// Orders the steps (and pages through them); not shown.
+    #[serde(skip)]
+    pub id: i64,
     pub step: String,
     /// The reservation's status after the step.
     pub status: String,
@@ -152,8 +158,9 @@ impl ReservationStore {
         Self { db, waker }
     }
 
-    /// Stores a booking as `PENDING_PAYMENT`, before payment is asked.
-    pub async fn create_pending(&self, new: &NewReservation) -> anyhow::Result<Reservation> {
+    /// Stores a booking as `PENDING_PAYMENT`, before payment is asked; with a key, binds the key
+    /// to the new reservation in the same transaction (the key's recovery point).
+    pub async fn create_pending(&self, new: &NewReservation, key: Option<&Idempotent>) -> anyhow::Result<Reservation> {
         let mut tx = self.db.begin().await?;
         let now = time::now_rfc3339();
         let (kind, flight_id, count, campsite_id, check_in, check_out, guests) = match &new.item {
@@ -190,6 +197,9 @@ impl ReservationStore {
         .fetch_one(&mut *tx)
         .await?;
         Self::add_step(&mut tx, id, "requested", Status::PendingPayment, None).await?;
+        if let Some(key) = key {
+            key.bind(&mut tx, id).await?;
+        }
         let reservation =
             Self::get_in(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("reservation {id} vanished"))?;
         tx.commit().await?;
@@ -211,8 +221,8 @@ impl ReservationStore {
         row.map(to_reservation).transpose()
     }
 
-    /// Reservations newest first (ids below `before`, if given), optionally one customer's and/or
-    /// in one status.
+    /// Up to `limit` reservations newest first (ids below `before`, if given), optionally one
+    /// customer's and/or in one status.
     pub async fn list(
         &self,
         phone: Option<&str>,
@@ -233,16 +243,35 @@ impl ReservationStore {
         rows.into_iter().map(to_reservation).collect()
     }
 
-    /// `PAID` reservations (waiting for the inventory answer) created before `created_before_ms`.
-    pub async fn stuck(&self, created_before_ms: i64, limit: i64) -> anyhow::Result<Vec<Reservation>> {
+    /// Up to `limit` `PAID` reservations (waiting for the inventory answer) created before
+    /// `created_before_ms`, oldest first, after id `after`.
+    pub async fn stuck(
+        &self,
+        created_before_ms: i64,
+        after: Option<i64>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Reservation>> {
         let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
-            "{SELECT} WHERE status = 'PAID' AND created_ms < $1 ORDER BY id LIMIT $2"
+            "{SELECT} WHERE status = 'PAID' AND created_ms < $1 AND id > $2 ORDER BY id LIMIT $3"
         )))
         .bind(created_before_ms)
+        .bind(after.unwrap_or(0))
         .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
         rows.into_iter().map(to_reservation).collect()
+    }
+
+    /// Whether reservation `id` is `PAID` (waiting for its inventory answer) and was created
+    /// before `created_before_ms`.
+    pub async fn is_stuck(&self, id: i64, created_before_ms: i64) -> anyhow::Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM reservations WHERE id = $1 AND status = 'PAID' AND created_ms < $2")
+                .bind(id)
+                .bind(created_before_ms)
+                .fetch_optional(self.db.pool())
+                .await?;
+        Ok(found.is_some())
     }
 
     /// Publishes `ReservationPlaced` again for a reservation still waiting for its inventory
@@ -417,15 +446,18 @@ impl ReservationStore {
         Ok(())
     }
 
-    /// Every step of a reservation, oldest first.
-    pub async fn timeline(&self, id: i64) -> anyhow::Result<Vec<Step>> {
-        let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-            "SELECT step, status, detail, at FROM reservation_steps WHERE reservation_id = $1 ORDER BY id",
+    /// Up to `limit` steps of a reservation after step `after`, oldest first.
+    pub async fn timeline(&self, id: i64, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<Step>> {
+        let rows: Vec<(i64, String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, step, status, detail, at FROM reservation_steps WHERE reservation_id = $1 AND id > $2
+             ORDER BY id LIMIT $3",
         )
         .bind(id)
+        .bind(after.unwrap_or(0))
+        .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
-        Ok(rows.into_iter().map(|(step, status, detail, at)| Step { step, status, detail, at }).collect())
+        Ok(rows.into_iter().map(|(id, step, status, detail, at)| Step { id, step, status, detail, at }).collect())
     }
 
     /// Keeps the newest snapshot of a flight in the read model (older or repeated ones change nothing).
@@ -456,13 +488,26 @@ impl ReservationStore {
         Ok(())
     }
 
-    /// The read model: every flight not withdrawn, or one flight (withdrawn ones too).
-    pub async fn flight_statuses(&self, flight_id: Option<i64>) -> anyhow::Result<Vec<FlightSnapshot>> {
+    /// One flight of the read model, withdrawn or not.
+    pub async fn flight_status(&self, flight_id: i64) -> anyhow::Result<Option<FlightSnapshot>> {
+        Ok(self.flight_statuses(Some(flight_id), 0, 1).await?.into_iter().find(|f| f.flight_id == flight_id))
+    }
+
+    /// The read model: one flight when `only` is given (withdrawn ones too); else up to `limit`
+    /// flights not withdrawn, by id, after id `after`.
+    pub async fn flight_statuses(
+        &self,
+        only: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<FlightSnapshot>> {
         let rows: Vec<FlightRow> = sqlx::query_as(
             "SELECT flight_id, flight_name, destination, price, seat, seats_left, deleted, version FROM flight_statuses
-             WHERE ($1 = 0 AND deleted = 0) OR flight_id = $1 ORDER BY flight_id",
+             WHERE ($1 = 0 AND deleted = 0 AND flight_id > $2) OR flight_id = $1 ORDER BY flight_id LIMIT $3",
         )
-        .bind(flight_id.unwrap_or(0))
+        .bind(only.unwrap_or(0))
+        .bind(after)
+        .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
         Ok(rows
@@ -550,30 +595,40 @@ impl ReservationStore {
         Ok(())
     }
 
-    /// Adds a review's rating to its campsite's average.
-    pub async fn add_rating(&self, event_id: &str, campsite_id: i64, rating: i64) -> anyhow::Result<()> {
+    /// Adds a review's rating to its campsite's average (`sign` 1), or takes a withdrawn one
+    /// out of it (`sign` -1).
+    pub async fn add_rating(&self, event_id: &str, campsite_id: i64, rating: i64, sign: i64) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         if !inbox::claim(&mut tx, VIEW, event_id).await? {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO campsite_ratings (campsite_id, reviews, rating_sum) VALUES ($1, 1, $2)
-             ON CONFLICT (campsite_id) DO UPDATE SET reviews = campsite_ratings.reviews + 1,
+            "INSERT INTO campsite_ratings (campsite_id, reviews, rating_sum) VALUES ($1, $2, $3)
+             ON CONFLICT (campsite_id) DO UPDATE SET reviews = campsite_ratings.reviews + excluded.reviews,
                rating_sum = campsite_ratings.rating_sum + excluded.rating_sum",
         )
         .bind(campsite_id)
-        .bind(rating)
+        .bind(sign)
+        .bind(sign * rating)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// The campsite read model with booked nights in `[from, to)`: every campsite not withdrawn,
-    /// or one campsite (withdrawn ones too).
+    /// One campsite of the read model (withdrawn or not) with its booked nights in `[from, to)`.
+    pub async fn campsite_status(&self, campsite_id: i64, from: &str, to: &str) -> anyhow::Result<Option<CampsiteRow>> {
+        let rows = self.campsite_statuses(Some(campsite_id), 0, 1, from, to).await?;
+        Ok(rows.into_iter().find(|r| r.campsite.campsite_id == campsite_id))
+    }
+
+    /// The campsite read model with booked nights in `[from, to)`: one campsite when `only` is
+    /// given (withdrawn ones too); else up to `limit` campsites not withdrawn, by id, after `after`.
     pub async fn campsite_statuses(
         &self,
-        campsite_id: Option<i64>,
+        only: Option<i64>,
+        after: i64,
+        limit: i64,
         from: &str,
         to: &str,
     ) -> anyhow::Result<Vec<CampsiteRow>> {
@@ -581,16 +636,24 @@ impl ReservationStore {
             "SELECT c.campsite_id, c.name, c.location, c.description, c.price_per_night, c.capacity, c.amenities,
                     c.deleted, c.version, COALESCE(r.reviews, 0), COALESCE(r.rating_sum, 0)
              FROM campsite_statuses c LEFT JOIN campsite_ratings r ON r.campsite_id = c.campsite_id
-             WHERE ($1 = 0 AND c.deleted = 0) OR c.campsite_id = $1 ORDER BY c.campsite_id",
+             WHERE ($1 = 0 AND c.deleted = 0 AND c.campsite_id > $2) OR c.campsite_id = $1
+             ORDER BY c.campsite_id LIMIT $3",
         )
-        .bind(campsite_id.unwrap_or(0))
+        .bind(only.unwrap_or(0))
+        .bind(after)
+        .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
+            return Ok(Vec::new());
+        };
+        // The booked nights of the campsites on this page only.
         let booked: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT campsite_id, night FROM campsite_booked_nights WHERE ($1 = 0 OR campsite_id = $1)
-               AND night >= $2 AND night < $3 ORDER BY campsite_id, night",
+            "SELECT campsite_id, night FROM campsite_booked_nights WHERE campsite_id >= $1 AND campsite_id <= $2
+               AND night >= $3 AND night < $4 ORDER BY campsite_id, night",
         )
-        .bind(campsite_id.unwrap_or(0))
+        .bind(first)
+        .bind(last)
         .bind(from)
         .bind(to)
         .fetch_all(self.db.pool())

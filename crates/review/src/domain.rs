@@ -1,4 +1,9 @@
 //! Reviews: what a review must contain and who may write one.
+//!
+//! A customer reviews a stay once it is over: from its check-out day, if it was confirmed and not
+//! cancelled; one review per stay. A review whose stay is cancelled afterwards (an operator
+//! refund) is withdrawn, and its rating and points with it, so booking, reviewing and cancelling
+//! earns nothing.
 
 use thiserror::Error;
 
@@ -29,11 +34,8 @@ impl NewReview {
         if !(1..=5).contains(&rating) {
             return Err(Invalid("rating must be between 1 and 5".into()));
         }
-        let text = text.trim();
-        if text.is_empty() || text.chars().count() > 2000 {
-            return Err(Invalid("text must be 1 to 2000 characters".into()));
-        }
-        Ok(Self { campsite_id, reservation_id, rating, text: text.to_owned(), phone: phone.to_owned() })
+        let text = skycamp_contracts::text::multi_line("text", text, 1, 2000).map_err(Invalid)?;
+        Ok(Self { campsite_id, reservation_id, rating, text, phone: phone.to_owned() })
     }
 }
 
@@ -41,34 +43,35 @@ impl NewReview {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stay {
     pub reservation_id: i64,
-    pub check_in: String,
+    /// The ISO date the stay ends; reviews open that day.
+    pub check_out: String,
     pub confirmed: bool,
     pub reviewed: bool,
 }
 
 /// Why a review is refused.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum Refusal {
     #[error("no confirmed stay at this campsite for this phone")]
     NoStay,
-    #[error("reviews open on the check-in day ({check_in})")]
-    NotYet { check_in: String },
+    #[error("reviews open when the stay is over, on its check-out day ({check_out})")]
+    NotYet { check_out: String },
     #[error("this stay has already been reviewed")]
     AlreadyReviewed,
 }
 
-/// Picks the stay a review is for: confirmed, checked in by `today` (ISO date), not yet reviewed;
-/// the requested one if `wanted` is given, else the earliest.
+/// Picks the stay a review is for: confirmed, over by `today` (its check-out day has come; ISO
+/// dates), not yet reviewed; the requested one if `wanted` is given, else the earliest.
 pub fn eligible_stay(stays: &[Stay], wanted: Option<i64>, today: &str) -> Result<i64, Refusal> {
     let mut candidates: Vec<&Stay> =
         stays.iter().filter(|s| s.confirmed && wanted.is_none_or(|w| w == s.reservation_id)).collect();
-    candidates.sort_by(|a, b| a.check_in.cmp(&b.check_in));
+    candidates.sort_by(|a, b| a.check_out.cmp(&b.check_out));
     if candidates.is_empty() {
         return Err(Refusal::NoStay);
     }
-    let open: Vec<&&Stay> = candidates.iter().filter(|s| s.check_in.as_str() <= today).collect();
+    let open: Vec<&&Stay> = candidates.iter().filter(|s| s.check_out.as_str() <= today).collect();
     if open.is_empty() {
-        return Err(Refusal::NotYet { check_in: candidates[0].check_in.clone() });
+        return Err(Refusal::NotYet { check_out: candidates[0].check_out.clone() });
     }
     open.iter().find(|s| !s.reviewed).map(|s| s.reservation_id).ok_or(Refusal::AlreadyReviewed)
 }
@@ -77,8 +80,8 @@ pub fn eligible_stay(stays: &[Stay], wanted: Option<i64>, today: &str) -> Result
 mod tests {
     use super::*;
 
-    fn stay(id: i64, check_in: &str, confirmed: bool, reviewed: bool) -> Stay {
-        Stay { reservation_id: id, check_in: check_in.into(), confirmed, reviewed }
+    fn stay(id: i64, check_out: &str, confirmed: bool, reviewed: bool) -> Stay {
+        Stay { reservation_id: id, check_out: check_out.into(), confirmed, reviewed }
     }
 
     #[test]
@@ -90,10 +93,12 @@ mod tests {
     }
 
     #[test]
-    fn a_confirmed_stay_can_be_reviewed_from_its_check_in_day() {
-        let stays = [stay(1, "2026-12-01", true, false)];
-        assert_eq!(eligible_stay(&stays, None, "2026-11-30"), Err(Refusal::NotYet { check_in: "2026-12-01".into() }));
-        assert_eq!(eligible_stay(&stays, None, "2026-12-01"), Ok(1));
+    fn a_confirmed_stay_can_be_reviewed_from_its_check_out_day() {
+        let stays = [stay(1, "2026-12-03", true, false)];
+        let not_yet = Refusal::NotYet { check_out: "2026-12-03".into() };
+        assert_eq!(eligible_stay(&stays, None, "2026-12-01"), Err(not_yet.clone()), "during the stay");
+        assert_eq!(eligible_stay(&stays, None, "2026-12-02"), Err(not_yet), "the last night");
+        assert_eq!(eligible_stay(&stays, None, "2026-12-03"), Ok(1));
     }
 
     #[test]

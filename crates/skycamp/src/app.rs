@@ -13,7 +13,9 @@ use anyhow::Context as _;
 use skycamp_platform::clock::Clock;
 use skycamp_platform::deadletter::DeadLetters;
 use skycamp_platform::eventlog::EventLog;
-use skycamp_platform::http::{Health, finish, serve};
+use skycamp_platform::http::{Health, finish};
+use skycamp_platform::internal::InternalKey;
+use skycamp_platform::server::{ClientLimits, serve};
 use skycamp_platform::service::{Context, Groups};
 use skycamp_platform::{Db, Transport};
 use tokio::net::TcpListener;
@@ -100,12 +102,21 @@ pub struct Settings {
     pub clock: Clock,
     pub breaker: skycamp_reservation::payment_client::BreakerConfig,
     pub idempotency_retention: Duration,
+    /// How long inbox entries are kept; events older than this are parked, not applied.
+    pub inbox_retention: Duration,
+    /// How long the embedded event log keeps records every consumer group has handled.
+    pub event_log_retention: Duration,
     pub gateway_limits: skycamp_gateway::Limits,
     /// Failures of one event before a consumer parks it as a dead letter.
     pub consumer_max_attempts: u32,
     pub inventory_deadline: Duration,
     /// Chaos testing only: publish every event twice, the first time out of order.
     pub faulty_transport: bool,
+    /// What every server allows its clients: connections, header and body deadlines.
+    pub http_limits: ClientLimits,
+    /// The key internal calls (the payment charge) are signed with; random unless given
+    /// (`SKYCAMP_INTERNAL_KEY`), and then the same for every process started from here.
+    pub internal_key: InternalKey,
     /// Events over Kafka instead of the embedded log (`SKYCAMP_KAFKA_BROKERS`).
     pub kafka: Option<KafkaSettings>,
 }
@@ -142,7 +153,7 @@ impl Settings {
             ports: Service::ALL.iter().map(|s| (*s, s.default_port())).collect(),
             remote: Service::ALL.iter().map(|s| (*s, format!("http://127.0.0.1:{}", s.default_port()))).collect(),
             database_url: None,
-            payment_decline_above: skycamp_payment::Config::default().decline_above,
+            payment_decline_above: skycamp_payment::DEFAULT_DECLINE_ABOVE,
             payment_timeout: Duration::from_secs(3),
             pending_timeout: Duration::from_secs(15),
             gateway_timeout: Duration::from_secs(10),
@@ -153,10 +164,14 @@ impl Settings {
             clock: Clock::system(),
             breaker: skycamp_reservation::payment_client::BreakerConfig::default(),
             idempotency_retention: Duration::from_secs(24 * 3600),
+            inbox_retention: Duration::from_secs(30 * 24 * 3600),
+            event_log_retention: Duration::from_secs(7 * 24 * 3600),
             gateway_limits: skycamp_gateway::Limits::default(),
             consumer_max_attempts: 10,
             inventory_deadline: Duration::from_secs(60),
             faulty_transport: false,
+            http_limits: ClientLimits::default(),
+            internal_key: InternalKey::random(),
             kafka: None,
         }
     }
@@ -212,30 +227,40 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         groups: Groups::default(),
         drain: settings.drain,
     };
+    if let Some(log) = &running.log {
+        let prune = log.clone().prune_hourly(settings.event_log_retention, running.worker_stop.clone());
+        running.tasks.spawn(prune);
+    }
     for (service, listener) in listeners {
         let db = match service {
             Service::Gateway => None,
             _ => Some(open_db(settings, service).await?),
         };
         let ctx = db.clone().map(|db| Context {
-            dead_letters: DeadLetters::new(db.clone()),
+            dead_letters: DeadLetters::new(db.clone(), settings.inbox_retention),
             max_attempts: settings.consumer_max_attempts,
             db,
             transport: transport.clone(),
             tasks: running.tasks.clone(),
             shutdown: running.worker_stop.clone(),
             groups: running.groups.clone(),
+            key_retention: settings.idempotency_retention,
+            inbox_retention: settings.inbox_retention,
         });
         let mut router = build(settings, service, ctx.as_ref(), &url)
             .await
             .with_context(|| format!("starting {}", service.name()))?;
         if let Some(ctx) = &ctx {
             router = router.merge(ctx.dead_letters.clone().routes());
+            let prune =
+                skycamp_platform::inbox::prune_hourly(ctx.db.clone(), settings.inbox_retention, ctx.shutdown.clone());
+            ctx.tasks.spawn(prune);
         }
         let health = Health::new(db.clone(), db.as_ref().map(|_| transport.clone()));
         running.health.push(health.clone());
         running.dbs.extend(db);
-        running.servers.spawn(serve(listener, finish(router, health), running.http_stop.clone()));
+        let app = finish(router, health, running.tasks.clone());
+        running.servers.spawn(serve(listener, app, running.http_stop.clone(), settings.http_limits));
         tracing::info!(service = service.name(), addr = %addrs[&service], "service listening");
     }
     Ok(running)
@@ -296,7 +321,10 @@ async fn build(
     match service {
         Service::Flight => skycamp_flight::start(ctx()?).await,
         Service::Payment => {
-            let config = skycamp_payment::Config { decline_above: settings.payment_decline_above };
+            let config = skycamp_payment::Config {
+                decline_above: settings.payment_decline_above,
+                internal_key: settings.internal_key.clone(),
+            };
             skycamp_payment::start(ctx()?, config).await
         }
         Service::Reservation => {
@@ -307,8 +335,8 @@ async fn build(
                 max_nights: settings.max_nights,
                 clock: settings.clock.clone(),
                 breaker: settings.breaker,
-                idempotency_retention: settings.idempotency_retention,
                 inventory_deadline: settings.inventory_deadline,
+                internal_key: settings.internal_key.clone(),
             };
             skycamp_reservation::start(ctx()?, config).await
         }

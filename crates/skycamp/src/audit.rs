@@ -45,24 +45,27 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Value>> {
-    let r = http.get(url).send().await.with_context(|| format!("GET {url}"))?;
-    anyhow::ensure!(r.status().is_success(), "GET {url}: {}", r.status());
-    Ok(r.json().await?)
+/// Every item of a list, page by page: each page's `Link: <…>; rel="next"` names the next one.
+pub async fn fetch_all(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Value>> {
+    let origin = reqwest::Url::parse(url).with_context(|| format!("{url} is not a URL"))?;
+    let mut next = Some(format!("{url}?limit=1000"));
+    let mut all: Vec<Value> = Vec::new();
+    while let Some(page) = next.take() {
+        let r = http.get(&page).send().await.with_context(|| format!("GET {page}"))?;
+        anyhow::ensure!(r.status().is_success(), "GET {page}: {}", r.status());
+        next = next_page(r.headers()).map(|path| origin.join(&path).map(String::from)).transpose()?;
+        let items: Vec<Value> = r.json().await?;
+        all.extend(items);
+    }
+    Ok(all)
 }
 
-/// Every item of a newest-first list, page by page (`before` = the last id seen).
-async fn fetch_all(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Value>> {
-    let mut all: Vec<Value> = Vec::new();
-    loop {
-        let before = all.last().and_then(|v| v["id"].as_i64()).map(|id| format!("&before={id}")).unwrap_or_default();
-        let page = fetch(http, &format!("{url}?limit=1000{before}")).await?;
-        let done = page.len() < 1000;
-        all.extend(page);
-        if done {
-            return Ok(all);
-        }
-    }
+/// The target of a `Link: <…>; rel="next"` header, if there is one.
+fn next_page(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',')
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| Some(part.split_once('<')?.1.split_once('>')?.0.to_owned()))
 }
 
 /// Audits the platform behind the gateway at `url`.
@@ -71,9 +74,9 @@ pub async fn audit(url: &str) -> anyhow::Result<Report> {
     let http = reqwest::Client::new();
     let reservations = fetch_all(&http, &format!("{url}/reservations")).await?;
     let payments = fetch_all(&http, &format!("{url}/payments")).await?;
-    let holds = fetch(&http, &format!("{url}/flights/holds")).await?;
-    let nights = fetch(&http, &format!("{url}/campsites/nights")).await?;
-    let flights = fetch(&http, &format!("{url}/flights")).await?;
+    let holds = fetch_all(&http, &format!("{url}/flights/holds")).await?;
+    let nights = fetch_all(&http, &format!("{url}/campsites/nights")).await?;
+    let flights = fetch_all(&http, &format!("{url}/flights")).await?;
     let mut mismatches = Vec::new();
     let by_id: BTreeMap<i64, &Value> = reservations.iter().map(|r| (r["id"].as_i64().unwrap_or(0), r)).collect();
     check_payments(&by_id, &payments, &mut mismatches);

@@ -48,6 +48,22 @@ pub fn check_name(var: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The internal signing key from the environment variable `var`: None when unset and not
+/// `required`. It is read from the environment only, never from a flag, so it never shows in a
+/// process list.
+pub fn internal_key(var: &str, required: bool) -> anyhow::Result<Option<skycamp_platform::internal::InternalKey>> {
+    match std::env::var(var) {
+        Ok(secret) => skycamp_platform::internal::InternalKey::parse(secret.trim())
+            .map(Some)
+            .with_context(|| format!("invalid {var}")),
+        Err(_) if required => bail!(
+            "{var} is not set: the payment and reservation services sign and check charges with it; \
+             give both the same secret of at least 32 bytes (e.g. from a Kubernetes Secret)"
+        ),
+        Err(_) => Ok(None),
+    }
+}
+
 /// A share in (0, 1].
 pub fn check_rate(var: &str, value: f64) -> anyhow::Result<()> {
     ensure!(value > 0.0 && value <= 1.0, "invalid {var}: {value} is not in (0, 1]");

@@ -120,9 +120,12 @@ struct Common {
     /// Share of failed payment calls (0–1] in the breaker's window that opens it.
     #[arg(long, env = "SKYCAMP_BREAKER_FAILURE_RATE", default_value_t = 0.5)]
     breaker_failure_rate: f64,
-    /// Payment calls the breaker's failure rate is computed over.
-    #[arg(long, env = "SKYCAMP_BREAKER_WINDOW", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    breaker_window: u64,
+    /// How far back the breaker's window looks, in milliseconds.
+    #[arg(long, env = "SKYCAMP_BREAKER_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    breaker_window_ms: u64,
+    /// A payment call slower than this (ms) counts as slow, even when it succeeds.
+    #[arg(long, env = "SKYCAMP_BREAKER_SLOW_CALL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    breaker_slow_call_ms: u64,
     /// Payment calls needed before the breaker may open.
     #[arg(long, env = "SKYCAMP_BREAKER_MIN_CALLS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     breaker_min_calls: u64,
@@ -147,6 +150,12 @@ struct Common {
     /// How long Idempotency-Keys are kept, in hours (at least 24).
     #[arg(long, env = "SKYCAMP_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(24..=24 * 365))]
     idempotency_retention_hours: u64,
+    /// How long inbox entries are kept, in hours; an event older than this is parked, not applied.
+    #[arg(long, env = "SKYCAMP_INBOX_RETENTION_HOURS", default_value_t = 720, value_parser = clap::value_parser!(u64).range(24..=24 * 3650))]
+    inbox_retention_hours: u64,
+    /// How long the embedded event log keeps records every consumer handled, in hours.
+    #[arg(long, env = "SKYCAMP_EVENT_LOG_RETENTION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=24 * 3650))]
+    event_log_retention_hours: u64,
     /// Deliver customer messages as JSON POSTs to this URL (default: to the log).
     #[arg(long, env = "SKYCAMP_NOTIFY_WEBHOOK_URL")]
     notify_webhook_url: Option<String>,
@@ -165,6 +174,15 @@ struct Common {
     /// Prefix of every topic and consumer group name, so several platforms can share a cluster.
     #[arg(long, env = "SKYCAMP_KAFKA_NAMESPACE", default_value = "")]
     kafka_namespace: String,
+    /// Connections every server keeps open at once; one more is answered 503 and closed.
+    #[arg(long, env = "SKYCAMP_HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    http_max_connections: u64,
+    /// How long a client may take to send a request head, and may idle between requests, in ms.
+    #[arg(long, env = "SKYCAMP_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    http_header_timeout_ms: u64,
+    /// How long a client may take to send a whole request body, in ms.
+    #[arg(long, env = "SKYCAMP_HTTP_BODY_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    http_body_timeout_ms: u64,
     /// Chaos testing only: publish every event twice, the first time out of order.
     #[arg(long, hide = true)]
     faulty_transport: bool,
@@ -184,7 +202,11 @@ impl Common {
             format!("--mileage-percent={}", self.mileage_percent),
             format!("--mileage-per-review={}", self.mileage_per_review),
             format!("--breaker-failure-rate={}", self.breaker_failure_rate),
-            format!("--breaker-window={}", self.breaker_window),
+            format!("--breaker-window-ms={}", self.breaker_window_ms),
+            format!("--breaker-slow-call-ms={}", self.breaker_slow_call_ms),
+            format!("--http-max-connections={}", self.http_max_connections),
+            format!("--http-header-timeout-ms={}", self.http_header_timeout_ms),
+            format!("--http-body-timeout-ms={}", self.http_body_timeout_ms),
             format!("--breaker-min-calls={}", self.breaker_min_calls),
             format!("--breaker-open-ms={}", self.breaker_open_ms),
             format!("--gateway-max-in-flight={}", self.gateway_max_in_flight),
@@ -193,6 +215,8 @@ impl Common {
             format!("--consumer-max-attempts={}", self.consumer_max_attempts),
             format!("--inventory-deadline-ms={}", self.inventory_deadline_ms),
             format!("--idempotency-retention-hours={}", self.idempotency_retention_hours),
+            format!("--inbox-retention-hours={}", self.inbox_retention_hours),
+            format!("--event-log-retention-hours={}", self.event_log_retention_hours),
         ];
         args.extend(self.notify_webhook_url.iter().map(|u| format!("--notify-webhook-url={u}")));
         args.extend(self.faulty_transport.then(|| "--faulty-transport".to_owned()));
@@ -209,10 +233,20 @@ impl Common {
     }
 
     /// The settings, after the checks clap's parsers cannot make; errors name the variable.
-    fn settings(&self, database_url: Option<String>) -> anyhow::Result<Settings> {
+    /// `key_required`: the internal key must come from `SKYCAMP_INTERNAL_KEY` (a service that
+    /// signs or checks charges, started on its own).
+    fn settings(&self, database_url: Option<String>, key_required: bool) -> anyhow::Result<Settings> {
+        let internal_key = config::internal_key("SKYCAMP_INTERNAL_KEY", key_required)?;
         config::check_database_url("SKYCAMP_DATABASE_URL", database_url.as_deref())?;
         config::check_url("SKYCAMP_NOTIFY_WEBHOOK_URL", self.notify_webhook_url.as_deref())?;
         config::check_rate("SKYCAMP_BREAKER_FAILURE_RATE", self.breaker_failure_rate)?;
+        anyhow::ensure!(
+            self.inbox_retention_hours >= self.event_log_retention_hours,
+            "invalid SKYCAMP_INBOX_RETENTION_HOURS: {} h is shorter than SKYCAMP_EVENT_LOG_RETENTION_HOURS ({} h); \
+             events still in the log would be too old to apply",
+            self.inbox_retention_hours,
+            self.event_log_retention_hours
+        );
         let kafka = match &self.kafka_brokers {
             None => None,
             Some(brokers) => {
@@ -256,16 +290,27 @@ impl Common {
         s.consumer_max_attempts = self.consumer_max_attempts;
         s.inventory_deadline = Duration::from_millis(self.inventory_deadline_ms);
         s.idempotency_retention = Duration::from_secs(self.idempotency_retention_hours * 3600);
+        s.inbox_retention = Duration::from_secs(self.inbox_retention_hours * 3600);
+        s.event_log_retention = Duration::from_secs(self.event_log_retention_hours * 3600);
         s.breaker = skycamp_reservation::payment_client::BreakerConfig {
             failure_rate: self.breaker_failure_rate,
-            window: self.breaker_window as usize,
+            window: Duration::from_millis(self.breaker_window_ms),
             min_calls: self.breaker_min_calls as usize,
+            slow_call: Duration::from_millis(self.breaker_slow_call_ms),
             open_for: Duration::from_millis(self.breaker_open_ms),
             half_open_calls: 2,
+        };
+        s.http_limits = skycamp_platform::server::ClientLimits {
+            max_connections: self.http_max_connections as usize,
+            header_timeout: Duration::from_millis(self.http_header_timeout_ms),
+            body_timeout: Duration::from_millis(self.http_body_timeout_ms),
         };
         s.kafka = kafka;
         s.faulty_transport = self.faulty_transport;
         s.database_url = database_url;
+        if let Some(key) = internal_key {
+            s.internal_key = key;
+        }
         Ok(s)
     }
 }
@@ -296,13 +341,13 @@ async fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Up { processes: false, database_url, common, .. } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            let settings = common.settings(database_url)?;
+            let settings = common.settings(database_url, false)?;
             let running = app::start(&settings, &Service::ALL).await?;
             running.run_until_signalled().await
         }
         Command::Up { processes: true, instances, database_url, common } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            let settings = common.settings(database_url)?;
+            let settings = common.settings(database_url, false)?;
             let postgres = settings.database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
             let shared = settings.kafka.is_some() && postgres;
             anyhow::ensure!(
@@ -329,7 +374,8 @@ async fn run() -> anyhow::Result<()> {
             common,
         } => {
             skycamp_platform::telemetry::init(&common.log_level);
-            let mut settings = common.settings(database_url)?;
+            let signs_charges = matches!(service, Service::Payment | Service::Reservation);
+            let mut settings = common.settings(database_url, signs_charges)?;
             if let Some(port) = port {
                 settings.ports.insert(service, port);
             }

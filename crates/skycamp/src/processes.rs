@@ -55,6 +55,12 @@ pub fn serve_args(settings: &Settings, service: Service) -> Vec<String> {
     instance_args(settings, &one_each, service, 0)
 }
 
+/// The environment a child process needs beside its command line: secrets never travel on a
+/// command line (other users can read it in `ps`).
+pub fn child_env(settings: &Settings) -> [(&'static str, String); 1] {
+    [("SKYCAMP_INTERNAL_KEY", settings.internal_key.expose())]
+}
+
 /// Starts every instance of every service in `layout` as a child process running this same
 /// executable.
 pub fn spawn_all(
@@ -69,6 +75,7 @@ pub fn spawn_all(
             let child = Command::new(&exe)
                 .args(instance_args(settings, layout, s, k))
                 .args(passthrough)
+                .envs(child_env(settings))
                 .stdin(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()?;

@@ -2,18 +2,22 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use skycamp_platform::http::{ApiError, Json, Path, lenient};
+use skycamp_platform::idempotency::{self, Idempotent, Key, Keys};
+use skycamp_platform::paging::{Page, bad_cursor};
 
 use crate::domain::{self, Campsite, CampsiteChange, ChangeError, Invalid, MAX_CAPACITY, MAX_PRICE};
 use crate::store::CampsiteStore;
 
-/// Routes under `/campsites`.
-pub fn router(store: CampsiteStore) -> Router {
+/// Routes under `/campsites`. Registering honours `Idempotency-Key`.
+pub fn router(store: CampsiteStore, keys: Keys) -> Router {
+    let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
     Router::new()
-        .route("/campsites", get(list).post(register))
+        .route("/campsites", get(list).post(register).layer(idempotent))
         .route("/campsites/nights", get(nights))
         .route("/campsites/{id}", get(one).put(replace).patch(patch).delete(delete))
         .with_state(store)
@@ -52,7 +56,7 @@ impl TryFrom<CampsiteBody> for CampsiteChange {
         Ok(Self {
             name: b.name.as_deref().map(|v| domain::text("name", v, 1, 100)).transpose()?,
             location: b.location.as_deref().map(|v| domain::text("location", v, 1, 200)).transpose()?,
-            description: b.description.as_deref().map(|v| domain::text("description", v, 0, 2000)).transpose()?,
+            description: b.description.as_deref().map(|v| domain::long_text("description", v, 0, 2000)).transpose()?,
             price_per_night: b
                 .price_per_night
                 .map(|v| domain::bounded("pricePerNight", v, 1..=MAX_PRICE))
@@ -112,8 +116,11 @@ fn change_error(e: ChangeError) -> ApiError {
     }
 }
 
-async fn list(State(store): State<CampsiteStore>) -> Result<Json<Vec<CampsiteView>>, ApiError> {
-    Ok(Json(store.list().await?.into_iter().map(CampsiteView::from).collect()))
+/// `GET /campsites`, by id, a page at a time.
+async fn list(State(store): State<CampsiteStore>, page: Page) -> Result<Response, ApiError> {
+    let sites: Vec<CampsiteView> =
+        store.list(page.cursor_id()?, page.fetch()).await?.into_iter().map(CampsiteView::from).collect();
+    Ok(page.answer(sites, |c| c.id.to_string()))
 }
 
 async fn one(State(store): State<CampsiteStore>, Path(id): Path<i64>) -> Result<Json<CampsiteView>, ApiError> {
@@ -123,15 +130,27 @@ async fn one(State(store): State<CampsiteStore>, Path(id): Path<i64>) -> Result<
     }
 }
 
+/// With an `Idempotency-Key`, a retry after the first attempt registered the campsite answers
+/// with that campsite instead of registering a second one.
 async fn register(
     State(store): State<CampsiteStore>,
+    Key(key): Key,
     Json(body): Json<CampsiteBody>,
-) -> Result<(StatusCode, Json<CampsiteView>), ApiError> {
+) -> Result<Response, ApiError> {
+    if let Some(id) = key.as_ref().and_then(Idempotent::resumed) {
+        let c = store.get(id).await?.ok_or_else(|| anyhow::anyhow!("campsite {id} of a key vanished"))?;
+        return Ok(created(c));
+    }
     let new = CampsiteChange::try_from(body)?;
     new.require_complete()?;
-    let c = store.register(&new).await?;
+    let c = store.register(&new, key.as_ref()).await?;
     tracing::info!(campsite_id = c.id, "campsite registered");
-    Ok((StatusCode::CREATED, Json(c.into())))
+    Ok(created(c))
+}
+
+fn created(c: Campsite) -> Response {
+    let location = format!("/campsites/{}", c.id);
+    (StatusCode::CREATED, [(header::LOCATION, location)], Json(CampsiteView::from(c))).into_response()
 }
 
 async fn replace(
@@ -169,12 +188,21 @@ struct NightView {
     reservation_id: i64,
 }
 
-/// `GET /campsites/nights`: every night held, by reservation (for the reconciliation audit).
-async fn nights(State(store): State<CampsiteStore>) -> Result<Json<Vec<NightView>>, ApiError> {
-    let held = store.held_nights().await?;
-    Ok(Json(
-        held.into_iter()
-            .map(|(campsite_id, night, reservation_id)| NightView { campsite_id, night, reservation_id })
-            .collect(),
-    ))
+/// `GET /campsites/nights`: every night held (for the reconciliation audit), by campsite and
+/// night, a page at a time. The cursor is `campsiteId/night`.
+async fn nights(State(store): State<CampsiteStore>, page: Page) -> Result<Response, ApiError> {
+    let after = match page.cursor.as_deref() {
+        None => None,
+        Some(c) => {
+            let (site, night) = c.split_once('/').ok_or_else(|| bad_cursor(c))?;
+            Some((site.parse::<i64>().map_err(|_| bad_cursor(c))?, night.to_owned()))
+        }
+    };
+    let held: Vec<NightView> = store
+        .held_nights(after, page.fetch())
+        .await?
+        .into_iter()
+        .map(|(campsite_id, night, reservation_id)| NightView { campsite_id, night, reservation_id })
+        .collect();
+    Ok(page.answer(held, |n| format!("{}/{}", n.campsite_id, n.night)))
 }

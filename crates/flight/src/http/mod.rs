@@ -7,14 +7,16 @@ mod view;
 use axum::Router;
 use axum::routing::get;
 use skycamp_platform::http::ApiError;
+use skycamp_platform::idempotency::{self, Keys};
 
 use crate::domain::{ChangeError, Invalid};
 use crate::store::FlightStore;
 
-/// Routes under `/flights`.
-pub fn router(store: FlightStore) -> Router {
+/// Routes under `/flights`. Registering honours `Idempotency-Key`.
+pub fn router(store: FlightStore, keys: Keys) -> Router {
+    let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
     Router::new()
-        .route("/flights", get(view::list).post(register::register))
+        .route("/flights", get(view::list).post(register::register).layer(idempotent))
         .route("/flights/holds", get(view::holds))
         .route("/flights/{id}", get(view::one).put(change::replace).patch(change::patch).delete(change::delete))
         .with_state(store)

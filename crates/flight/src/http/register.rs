@@ -1,9 +1,11 @@
 //! `POST /flights`: an admin registers a flight.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skycamp_platform::http::{ApiError, Json, lenient};
+use skycamp_platform::idempotency::{Idempotent, Key};
 
 use super::view::FlightView;
 use crate::domain::{FlightChange, Invalid, Label, NewFlight, Price, SeatCapacity};
@@ -49,12 +51,24 @@ impl TryFrom<FlightBody> for NewFlight {
     }
 }
 
+/// With an `Idempotency-Key`, a retry after the first attempt registered the flight answers with
+/// that flight instead of registering a second one.
 pub async fn register(
     State(store): State<FlightStore>,
+    Key(key): Key,
     Json(body): Json<FlightBody>,
-) -> Result<(StatusCode, Json<FlightView>), ApiError> {
+) -> Result<Response, ApiError> {
+    if let Some(id) = key.as_ref().and_then(Idempotent::resumed) {
+        let flight = store.get(id).await?.ok_or_else(|| anyhow::anyhow!("flight {id} of a key vanished"))?;
+        return Ok(created(flight.into()));
+    }
     let new = NewFlight::try_from(body)?;
-    let flight = store.register(&new).await?;
+    let flight = store.register(&new, key.as_ref()).await?;
     tracing::info!(flight_id = flight.id, "flight registered");
-    Ok((StatusCode::CREATED, Json(flight.into())))
+    Ok(created(flight.into()))
+}
+
+fn created(flight: FlightView) -> Response {
+    let location = format!("/flights/{}", flight.id());
+    (StatusCode::CREATED, [(header::LOCATION, location)], Json(flight)).into_response()
 }

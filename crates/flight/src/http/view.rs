@@ -1,8 +1,10 @@
 //! `GET /flights` and `GET /flights/{id}`.
 
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
 use skycamp_platform::http::{ApiError, Json, Path};
+use skycamp_platform::paging::Page;
 
 use crate::domain::Flight;
 use crate::store::FlightStore;
@@ -24,6 +26,13 @@ pub struct FlightView {
     updated_at: String,
 }
 
+impl FlightView {
+    /// The flight's id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 impl From<Flight> for FlightView {
     fn from(f: Flight) -> Self {
         let seats_left = f.seats_left();
@@ -43,8 +52,11 @@ impl From<Flight> for FlightView {
     }
 }
 
-pub async fn list(State(store): State<FlightStore>) -> Result<Json<Vec<FlightView>>, ApiError> {
-    Ok(Json(store.list().await?.into_iter().map(FlightView::from).collect()))
+/// `GET /flights`, by id, a page at a time.
+pub async fn list(State(store): State<FlightStore>, page: Page) -> Result<Response, ApiError> {
+    let flights: Vec<FlightView> =
+        store.list(page.cursor_id()?, page.fetch()).await?.into_iter().map(FlightView::from).collect();
+    Ok(page.answer(flights, |f| f.id.to_string()))
 }
 
 pub async fn one(State(store): State<FlightStore>, Path(id): Path<i64>) -> Result<Json<FlightView>, ApiError> {
@@ -63,13 +75,14 @@ pub struct HoldView {
     count: i64,
 }
 
-/// `GET /flights/holds`: every seat held, by reservation (for the reconciliation audit).
-pub async fn holds(State(store): State<FlightStore>) -> Result<Json<Vec<HoldView>>, ApiError> {
-    let holds = store.holds().await?;
-    Ok(Json(
-        holds
-            .into_iter()
-            .map(|(reservation_id, flight_id, count)| HoldView { reservation_id, flight_id, count })
-            .collect(),
-    ))
+/// `GET /flights/holds`: every seat held, by reservation (for the reconciliation audit), a page
+/// at a time.
+pub async fn holds(State(store): State<FlightStore>, page: Page) -> Result<Response, ApiError> {
+    let holds: Vec<HoldView> = store
+        .holds(page.cursor_id()?, page.fetch())
+        .await?
+        .into_iter()
+        .map(|(reservation_id, flight_id, count)| HoldView { reservation_id, flight_id, count })
+        .collect();
+    Ok(page.answer(holds, |h| h.reservation_id.to_string()))
 }

@@ -1,32 +1,31 @@
 //! `POST /payments/{id}/refund`: refund a payment (by the reservation service, or an operator).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use serde::Deserialize;
 use skycamp_contracts::payment::Payment;
-use skycamp_platform::http::{ApiError, Json, Path};
+use skycamp_platform::http::{ApiError, Json, OptionalJson, Path};
 
 use super::AppState;
 use crate::domain::RefundError;
 
 #[derive(Debug, Default, Deserialize)]
-struct RefundBody {
+pub struct RefundBody {
     reason: Option<String>,
 }
 
-/// The body is optional: `{"reason": "…"}`.
+/// The body is optional: `{"reason": "…"}` (one line; longer than 200 characters is cut).
 pub async fn refund(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    body: Bytes,
+    OptionalJson(body): OptionalJson<RefundBody>,
 ) -> Result<Json<Payment>, ApiError> {
-    let body: RefundBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RefundBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?
+    let reason = match body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => "refunded by an operator".to_owned(),
+        Some(r) => {
+            let cut: String = r.chars().take(200).collect();
+            skycamp_contracts::text::single_line("reason", &cut, 1, 200).map_err(ApiError::unprocessable)?
+        }
     };
-    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("refunded by an operator");
-    let reason: String = reason.chars().take(200).collect();
     match state.store.refund(id, &reason).await? {
         Ok(p) => Ok(Json(p)),
         Err(RefundError::NotFound) => Err(ApiError::not_found(format!("payment {id} not found"))),

@@ -76,16 +76,16 @@ impl Stay {
 pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, Invalid> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
     let ok = raw.len() <= 254
-        && !raw.contains(char::is_whitespace)
+        && !raw.contains(|c: char| c.is_whitespace() || c.is_control())
         && matches!(raw.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@'));
     if ok { Ok(Some(raw.to_owned())) } else { Err(Invalid("email is not an e-mail address".into())) }
 }
 
-/// An optional customer name: at most 100 characters.
+/// An optional customer name: one line of at most 100 characters, no control characters.
 pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, Invalid> {
     match raw.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(n) if n.chars().count() > 100 => Err(Invalid("name must be at most 100 characters".into())),
-        n => Ok(n.map(str::to_owned)),
+        Some(n) => skycamp_contracts::text::single_line("name", n, 1, 100).map(Some).map_err(Invalid),
+        None => Ok(None),
     }
 }
 
@@ -172,6 +172,26 @@ mod tests {
         }
         assert_eq!(parse_name(Some(" Kim ")).unwrap().as_deref(), Some("Kim"));
         assert!(parse_name(Some(&"x".repeat(101))).is_err());
+        assert!(parse_name(Some("Kim\u{1b}[2J")).is_err());
+        assert!(parse_email(Some("a\u{0}@b.kr")).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_stay_is_an_answer_never_a_panic(
+            check_in in "(-?[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}|\\PC{0,12})",
+            check_out in "(-?[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}|\\PC{0,12})",
+            ahead in -400i64..400,
+            max_nights in 0i64..30,
+        ) {
+            let today = day("2026-12-01");
+            if let Ok(stay) = Stay::parse(&check_in, &check_out, today, max_nights) {
+                proptest::prop_assert!(stay.check_in >= today && stay.check_out > stay.check_in);
+                proptest::prop_assert!((1..=max_nights).contains(&stay.nights));
+            }
+            let near = (today + time::Duration::days(ahead)).to_string();
+            let _ = Stay::parse(&near, "9999-12-31", today, max_nights);
+        }
     }
 
     #[test]

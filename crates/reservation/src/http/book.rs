@@ -3,6 +3,10 @@
 //! cancel form (`reserveStatus=cancel`). Booking runs saga steps 1–3: validate against the read
 //! model, store `PENDING_PAYMENT`, charge synchronously, then `PAID` + `ReservationPlaced` and
 //! 201 at once.
+//!
+//! With an `Idempotency-Key` the reservation is the key's recovery point (bound in the
+//! transaction that creates it): a retry after the first attempt died or could not reach payment
+//! continues with that reservation instead of booking again (ADR 10).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -11,13 +15,14 @@ use serde::Deserialize;
 use skycamp_contracts::payment::ApprovePayment;
 use skycamp_contracts::reservation::Booked;
 use skycamp_platform::http::{ApiError, Json, lenient};
+use skycamp_platform::idempotency::{Idempotent, Key};
 
-use super::view::ReservationView;
+use super::view::{ReservationView, found};
 use super::{AppState, cancel, payment_busy};
 use crate::domain::values::{check_against_campsite, check_against_catalogue, parse_email, parse_name};
 use crate::domain::{Invalid, Phone, SagaInput, SeatCount, Status, Stay};
 use crate::payment_client::PaymentError;
-use crate::store::{Applied, NewReservation};
+use crate::store::{Applied, NewReservation, Reservation};
 
 /// Every form of the seed's `POST /reservations` body.
 #[derive(Debug, Deserialize)]
@@ -65,10 +70,14 @@ impl TryFrom<&ReservationBody> for Customer {
 
 pub async fn place_or_cancel(
     State(state): State<AppState>,
+    Key(key): Key,
     Json(body): Json<ReservationBody>,
 ) -> Result<Response, ApiError> {
     match body.reserve_status.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
         None | Some("place") => {
+            if let Some(id) = key.as_ref().and_then(Idempotent::resumed) {
+                return resume(&state, id).await;
+            }
             let customer = Customer::try_from(&body)?;
             let new = match (body.flight_id, body.campsite_id) {
                 (Some(flight_id), None) => flight_booking(&state, &body, flight_id, customer).await?,
@@ -78,16 +87,17 @@ pub async fn place_or_cancel(
                 }
                 (None, None) => return Err(ApiError::unprocessable("flightId or campsiteId is required")),
             };
-            place(state, new).await
+            place(&state, new, key.as_ref()).await
         }
         Some("cancel") => {
             let id =
                 body.reservation_id.ok_or_else(|| ApiError::unprocessable("reservationId is required to cancel"))?;
-            cancel::cancel_reservation(&state, id, body.count).await.map(IntoResponse::into_response)
+            cancel::cancel_reservation(&state, id, body.count, key.as_ref()).await.map(IntoResponse::into_response)
         }
-        Some(other) => {
-            Err(ApiError::unprocessable(format!("reserveStatus must be \"place\" or \"cancel\", not {other:?}")))
-        }
+        Some(other) => Err(ApiError::unprocessable(format!(
+            "reserveStatus must be \"place\" or \"cancel\", not {:?}",
+            skycamp_platform::http::clip(other, 20)
+        ))),
     }
 }
 
@@ -100,10 +110,9 @@ async fn flight_booking(
     let count = SeatCount::parse(b.count.unwrap_or(1))?;
     let flight = state
         .store
-        .flight_statuses(Some(flight_id))
+        .flight_status(flight_id)
         .await?
-        .into_iter()
-        .find(|f| f.flight_id == flight_id && !f.deleted)
+        .filter(|f| !f.deleted)
         .ok_or_else(|| ApiError::not_found(format!("flight {flight_id} not found")))?;
     check_against_catalogue(count, b.price, flight.price, flight.seat)?;
     Ok(NewReservation {
@@ -130,10 +139,9 @@ async fn campsite_booking(
     let today = state.clock.today().to_string();
     let site = state
         .store
-        .campsite_statuses(Some(campsite_id), &today, &today)
+        .campsite_status(campsite_id, &today, &today)
         .await?
-        .into_iter()
-        .find(|s| s.campsite.campsite_id == campsite_id && !s.campsite.deleted)
+        .filter(|s| !s.campsite.deleted)
         .ok_or_else(|| ApiError::not_found(format!("campsite {campsite_id} not found")))?
         .campsite;
     check_against_campsite(guests, b.price, site.price_per_night, site.capacity)?;
@@ -152,7 +160,7 @@ async fn campsite_booking(
     })
 }
 
-async fn place(state: AppState, new: NewReservation) -> Result<Response, ApiError> {
+async fn place(state: &AppState, new: NewReservation, key: Option<&Idempotent>) -> Result<Response, ApiError> {
     if let Some(wait) = state.payments.refusing_for().await {
         // Fail fast: payment is known to be down, so nothing is written and nothing charged.
         return Err(ApiError::unavailable(
@@ -160,11 +168,22 @@ async fn place(state: AppState, new: NewReservation) -> Result<Response, ApiErro
             wait.as_secs_f64().ceil().max(1.0) as u64,
         ));
     }
-    let pending = state.store.create_pending(&new).await?;
-    let charge = ApprovePayment { reservation_id: pending.id, amount: pending.amount, phone: pending.phone.clone() };
-    let input = match state.payments.approve(&charge).await {
+    let pending = state.store.create_pending(&new, key).await?;
+    charge(state, pending, key.is_some()).await
+}
+
+/// Charges for a `PENDING_PAYMENT` reservation and settles it. Declined: `REJECTED`, 402.
+/// Payment unreachable: without a key, `REJECTED` and 503; with a key, the reservation stays
+/// pending so the client's retry (or, failing that, reconciliation) completes it.
+async fn charge(state: &AppState, pending: Reservation, keyed: bool) -> Result<Response, ApiError> {
+    let request = ApprovePayment { reservation_id: pending.id, amount: pending.amount, phone: pending.phone.clone() };
+    let input = match state.payments.approve(&request).await {
         Ok(p) => SagaInput::PaymentApproved { payment_id: p.id },
         Err(PaymentError::Declined(reason)) => SagaInput::PaymentDeclined { reason },
+        Err(e @ (PaymentError::CircuitOpen | PaymentError::Unavailable(_))) if keyed => {
+            tracing::warn!(reservation_id = pending.id, error = %e, "payment unavailable; the keyed booking waits for its retry");
+            return Err(pending_payment(state, pending.id));
+        }
         Err(PaymentError::CircuitOpen) => SagaInput::PaymentUnavailable { reason: "payment circuit open".into() },
         Err(PaymentError::Unavailable(reason)) => {
             tracing::warn!(reservation_id = pending.id, %reason, "payment unavailable; rejecting the reservation");
@@ -180,14 +199,56 @@ async fn place(state: AppState, new: NewReservation) -> Result<Response, ApiErro
     match (reservation.status, input) {
         (Status::Paid, _) => {
             tracing::info!(reservation_id = reservation.id, amount = reservation.amount, "reservation placed");
-            let location = format!("/reservations/{}", reservation.id);
-            Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(ReservationView::from(reservation)))
-                .into_response())
+            Ok(created(reservation))
         }
         (_, SagaInput::PaymentDeclined { reason }) => Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             format!("reservation {} rejected: {reason}", reservation.id),
         )),
-        _ => Err(payment_busy(&state)),
+        // Settled meanwhile by another path (reconciliation): answer as it stands.
+        (_, SagaInput::PaymentApproved { .. }) => settled(reservation),
+        _ => Err(payment_busy(state)),
     }
+}
+
+/// 201 with the reservation and its `Location`.
+fn created(r: Reservation) -> Response {
+    let location = format!("/reservations/{}", r.id);
+    (StatusCode::CREATED, [(header::LOCATION, location)], Json(ReservationView::from(r))).into_response()
+}
+
+/// The answer to a keyed booking whose payment could not be reached: retry with the same key.
+fn pending_payment(state: &AppState, id: i64) -> ApiError {
+    ApiError::unavailable(
+        format!(
+            "payment is busy; reservation {id} waits for it. Retry with the same Idempotency-Key to complete it; \
+             without a retry it is settled shortly: kept if the payment went through, rejected and never charged otherwise"
+        ),
+        state.payments.retry_after_secs(),
+    )
+}
+
+/// A retry of a keyed booking whose first attempt created reservation `id`: continue from where
+/// it stands.
+async fn resume(state: &AppState, id: i64) -> Result<Response, ApiError> {
+    let r = found(state, id).await?;
+    tracing::info!(reservation_id = id, status = r.status.as_str(), "resuming a keyed booking");
+    match r.status {
+        Status::PendingPayment => charge(state, r, true).await,
+        _ => settled(r),
+    }
+}
+
+/// The answer for a booking that is no longer waiting for payment.
+fn settled(r: Reservation) -> Result<Response, ApiError> {
+    if r.payment_id.is_some() {
+        // It was paid, so the request succeeded; the body shows where the booking stands now.
+        return Ok(created(r));
+    }
+    Err(ApiError::conflict(format!(
+        "reservation {} made under this Idempotency-Key was rejected ({}); nothing was charged. \
+         Book again with a new Idempotency-Key",
+        r.id,
+        r.reason.as_deref().unwrap_or("payment never completed")
+    )))
 }

@@ -2,8 +2,10 @@
 //! in a date range, in one call, built only from events (the camping seed's CQRS view).
 
 use axum::extract::State;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use skycamp_platform::http::{ApiError, Json, Path, Query};
+use skycamp_platform::paging::Page;
 
 use super::AppState;
 use crate::store::CampsiteRow;
@@ -51,7 +53,10 @@ fn range(q: &RangeQuery, today: time::Date) -> Result<(time::Date, time::Date), 
     let from = q.from.as_deref().map(|v| parse("from", v)).transpose()?.unwrap_or(today);
     let to = match q.to.as_deref() {
         Some(v) => parse("to", v)?,
-        None => from + time::Duration::days(DEFAULT_RANGE_DAYS),
+        // Near the end of the calendar there may be no 14 days left to show.
+        None => from
+            .checked_add(time::Duration::days(DEFAULT_RANGE_DAYS))
+            .ok_or_else(|| ApiError::unprocessable("from is too far ahead; give `to` as well"))?,
     };
     if to <= from {
         return Err(ApiError::unprocessable("to must be after from"));
@@ -98,13 +103,17 @@ fn status(row: CampsiteRow, from: time::Date, to: time::Date) -> CampsiteStatus 
     }
 }
 
+/// `GET /campsiteStatuses`, by campsite, 20 a page by default (each carries up to a year of nights).
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<RangeQuery>,
-) -> Result<Json<Vec<CampsiteStatus>>, ApiError> {
+    page: Page<20, 100>,
+) -> Result<Response, ApiError> {
     let (from, to) = range(&q, state.clock.today())?;
-    let rows = state.store.campsite_statuses(None, &from.to_string(), &to.to_string()).await?;
-    Ok(Json(rows.into_iter().map(|r| status(r, from, to)).collect()))
+    let after = page.cursor_id()?.unwrap_or(0);
+    let rows = state.store.campsite_statuses(None, after, page.fetch(), &from.to_string(), &to.to_string()).await?;
+    let statuses: Vec<CampsiteStatus> = rows.into_iter().map(|r| status(r, from, to)).collect();
+    Ok(page.answer(statuses, |s| s.id.to_string()))
 }
 
 pub async fn one(
@@ -113,8 +122,53 @@ pub async fn one(
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<CampsiteStatus>, ApiError> {
     let (from, to) = range(&q, state.clock.today())?;
-    let rows = state.store.campsite_statuses(Some(campsite_id), &from.to_string(), &to.to_string()).await?;
-    let row = rows.into_iter().find(|r| r.campsite.campsite_id == campsite_id && !r.campsite.deleted);
+    let row = state.store.campsite_status(campsite_id, &from.to_string(), &to.to_string()).await?;
+    let row = row.filter(|r| !r.campsite.deleted);
     row.map(|r| Json(status(r, from, to)))
         .ok_or_else(|| ApiError::not_found(format!("campsite {campsite_id} not found")))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn today() -> time::Date {
+        time::macros::date!(2026 - 11 - 22)
+    }
+
+    fn query(from: Option<&str>, to: Option<&str>) -> RangeQuery {
+        RangeQuery { from: from.map(str::to_owned), to: to.map(str::to_owned) }
+    }
+
+    #[test]
+    fn a_range_at_the_end_of_the_calendar_is_refused_not_a_panic() {
+        let err = range(&query(Some("9999-12-18"), None), today()).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        let (from, to) = range(&query(Some("9999-12-18"), Some("9999-12-31")), today()).unwrap();
+        assert_eq!((to - from).whole_days(), 13);
+    }
+
+    #[test]
+    fn the_default_range_is_fourteen_nights_from_today() {
+        let (from, to) = range(&query(None, None), today()).unwrap();
+        assert_eq!((from, (to - from).whole_days()), (today(), 14));
+    }
+
+    fn any_date() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (-9999i32..=9999, 1u8..=12, 1u8..=31).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}")),
+            "\\PC{0,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_range_is_an_answer_never_a_panic(from in proptest::option::of(any_date()), to in proptest::option::of(any_date())) {
+            if let Ok((f, t)) = range(&query(from.as_deref(), to.as_deref()), today()) {
+                prop_assert!(f < t && (t - f).whole_days() <= MAX_RANGE_DAYS);
+            }
+        }
+    }
 }

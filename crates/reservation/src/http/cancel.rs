@@ -1,21 +1,26 @@
 //! Cancelling: `POST /reservations/{id}/cancel` and the seed's cancel form. The payment is
 //! refunded synchronously first; only then is the reservation `CANCELLED` and
-//! `ReservationCancelled` published (the flight service returns the seats).
+//! `ReservationCancelled` published (the flight or campsite service returns the seats or nights).
+//!
+//! A campsite stay can be cancelled by its customer only before its check-in day; from then on
+//! only an operator refund (`POST /payments/{id}/refund`) cancels it. With an `Idempotency-Key`,
+//! the reservation is bound to the key before the refund is asked, so a retry after the first
+//! attempt died finishes the cancel, or answers 200 if it already went through.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use serde::Deserialize;
 use skycamp_contracts::reservation::Booked;
-use skycamp_platform::http::{ApiError, Json, Path, lenient};
+use skycamp_platform::http::{ApiError, Json, OptionalJson, Path, lenient};
+use skycamp_platform::idempotency::{Idempotent, Key};
 
 use super::view::{ReservationView, found};
 use super::{AppState, payment_busy};
-use crate::domain::SagaInput;
+use crate::domain::{SagaInput, Status};
 use crate::payment_client::PaymentError;
-use crate::store::Applied;
+use crate::store::{Applied, Reservation};
 
 #[derive(Debug, Default, Deserialize)]
-struct CancelBody {
+pub struct CancelBody {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     count: Option<i64>,
 }
@@ -24,14 +29,10 @@ struct CancelBody {
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    body: Bytes,
+    Key(key): Key,
+    OptionalJson(body): OptionalJson<CancelBody>,
 ) -> Result<Json<ReservationView>, ApiError> {
-    let body: CancelBody = if body.iter().all(u8::is_ascii_whitespace) {
-        CancelBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?
-    };
-    cancel_reservation(&state, id, body.count).await
+    cancel_reservation(&state, id, body.count, key.as_ref()).await
 }
 
 /// Cancels reservation `id` (both API forms end here).
@@ -39,6 +40,7 @@ pub async fn cancel_reservation(
     state: &AppState,
     id: i64,
     count: Option<i64>,
+    key: Option<&Idempotent>,
 ) -> Result<Json<ReservationView>, ApiError> {
     let r = found(state, id).await?;
     if let (Some(count), Booked::Flight { count: booked, .. }) = (count, &r.item)
@@ -48,11 +50,13 @@ pub async fn cancel_reservation(
             "count {count} differs from the {booked} booked; a reservation is cancelled as a whole"
         )));
     }
-    if !r.status.is_cancellable() {
-        return Err(ApiError::conflict(format!(
-            "reservation {id} is {}; only PAID or CONFIRMED reservations can be cancelled",
-            r.status.as_str()
-        )));
+    if key.and_then(Idempotent::resumed) == Some(id) && r.status == Status::Cancelled {
+        // The first attempt with this key got through before it could answer.
+        return Ok(Json(r.into()));
+    }
+    check_cancellable(state, &r)?;
+    if let Some(key) = key {
+        key.bind_now(id).await?;
     }
     let payment_id = r.payment_id.ok_or_else(|| anyhow::anyhow!("paid reservation {id} has no payment id"))?;
     match state.payments.refund(payment_id, "cancelled by customer").await {
@@ -69,11 +73,31 @@ pub async fn cancel_reservation(
             Ok(Json(r.into()))
         }
         // The refund event got there first and already cancelled it.
-        Applied::Ignored(r) if r.status == crate::domain::Status::Cancelled => Ok(Json(r.into())),
+        Applied::Ignored(r) if r.status == Status::Cancelled => Ok(Json(r.into())),
         Applied::Ignored(r) => Err(ApiError::conflict(format!(
             "reservation {id} became {} meanwhile; its payment is refunded",
             r.status.as_str()
         ))),
         Applied::Duplicate | Applied::Missing => Err(ApiError::not_found(format!("reservation {id} not found"))),
     }
+}
+
+/// Only paid or confirmed reservations can be cancelled, and a stay only before its check-in day.
+fn check_cancellable(state: &AppState, r: &Reservation) -> Result<(), ApiError> {
+    if !r.status.is_cancellable() {
+        return Err(ApiError::conflict(format!(
+            "reservation {} is {}; only PAID or CONFIRMED reservations can be cancelled",
+            r.id,
+            r.status.as_str()
+        )));
+    }
+    if let Booked::Campsite { check_in, .. } = &r.item
+        && check_in.as_str() <= state.clock.today().to_string().as_str()
+    {
+        return Err(ApiError::conflict(format!(
+            "the stay of reservation {} began on {check_in}; a stay can be cancelled only before its check-in day",
+            r.id
+        )));
+    }
+    Ok(())
 }

@@ -1,9 +1,11 @@
 //! `GET /flightStatuses`: the CQRS read model of flights with seats left, built only from events.
 
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
 use skycamp_contracts::flight::FlightSnapshot;
 use skycamp_platform::http::{ApiError, Json, Path};
+use skycamp_platform::paging::Page;
 
 use super::AppState;
 
@@ -41,16 +43,14 @@ impl From<FlightSnapshot> for FlightStatus {
     }
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<FlightStatus>>, ApiError> {
-    Ok(Json(state.store.flight_statuses(None).await?.into_iter().map(FlightStatus::from).collect()))
+/// `GET /flightStatuses`, by flight, a page at a time.
+pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
+    let after = page.cursor_id()?.unwrap_or(0);
+    let rows = state.store.flight_statuses(None, after, page.fetch()).await?;
+    Ok(page.answer(rows.into_iter().map(FlightStatus::from).collect(), |f: &FlightStatus| f.id.to_string()))
 }
 
 pub async fn one(State(state): State<AppState>, Path(flight_id): Path<i64>) -> Result<Json<FlightStatus>, ApiError> {
-    let found = state
-        .store
-        .flight_statuses(Some(flight_id))
-        .await?
-        .into_iter()
-        .find(|f| f.flight_id == flight_id && !f.deleted);
+    let found = state.store.flight_status(flight_id).await?.filter(|f| !f.deleted);
     found.map(|f| Json(f.into())).ok_or_else(|| ApiError::not_found(format!("flight {flight_id} not found")))
 }

@@ -35,13 +35,15 @@ pub struct AppState {
 /// cancelling honour `Idempotency-Key`.
 pub fn router(state: AppState, keys: Keys) -> Router {
     let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
+    let refuse_key = axum::middleware::from_fn(idempotency::refuse);
     Router::new()
         .route("/reservations", get(view::list).post(book::place_or_cancel).layer(idempotent.clone()))
         .route("/reservations/{id}", get(view::one))
         .route("/reservations/{id}/cancel", post(cancel::cancel).layer(idempotent))
         .route("/reservations/{id}/timeline", get(view::timeline))
-        .route("/reservations/{id}/retry", post(stuck::retry))
-        .route("/reservations/{id}/compensate", post(stuck::compensate))
+        // Operator actions are safe to repeat as they are; a key on them is refused, not ignored.
+        .route("/reservations/{id}/retry", post(stuck::retry).layer(refuse_key.clone()))
+        .route("/reservations/{id}/compensate", post(stuck::compensate).layer(refuse_key))
         .route("/flightStatuses", get(flight_statuses::list))
         .route("/flightStatuses/{flight_id}", get(flight_statuses::one))
         .route("/campsiteStatuses", get(campsite_statuses::list))

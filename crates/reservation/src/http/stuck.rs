@@ -7,7 +7,7 @@ use skycamp_platform::http::{ApiError, Json, Path};
 
 use super::AppState;
 use super::view::{ReservationView, found};
-use crate::domain::SagaInput;
+use crate::domain::{SagaInput, Status};
 use crate::store::Applied;
 
 /// `POST /reservations/{id}/retry`: publish `ReservationPlaced` again.
@@ -24,7 +24,17 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>) -> Result
 }
 
 /// `POST /reservations/{id}/compensate`: give up on the inventory answer; reject and refund.
+/// Only a reservation stuck past the inventory deadline may be given up on: one answered `PAID`
+/// a moment ago is about to be confirmed, and compensating it would undo a good booking (409).
 pub async fn compensate(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<ReservationView>, ApiError> {
+    let r = found(&state, id).await?;
+    if r.status == Status::Paid && !state.store.is_stuck(id, stuck_before(&state)).await? {
+        return Err(ApiError::conflict(format!(
+            "reservation {id} has not waited the inventory deadline ({} s) yet; it may still be confirmed. \
+             Compensate only reservations listed at /reservations?stuck=true",
+            state.inventory_deadline.as_secs_f64()
+        )));
+    }
     let input =
         SagaInput::Abandoned { reason: "no answer from the inventory service; compensated by an operator".into() };
     match state.store.apply(id, &input, None).await? {
@@ -37,4 +47,9 @@ pub async fn compensate(State(state): State<AppState>, Path(id): Path<i64>) -> R
         }
         Applied::Duplicate | Applied::Missing => Err(ApiError::not_found(format!("reservation {id} not found"))),
     }
+}
+
+/// Reservations created before this instant (ms) that are still `PAID` count as stuck.
+pub fn stuck_before(state: &AppState) -> i64 {
+    skycamp_platform::time::now_millis() - state.inventory_deadline.as_millis() as i64
 }

@@ -1,13 +1,15 @@
 //! `GET /reservations/{id}`, `GET /reservations?phone=…` (history) and the saga timeline.
 
 use axum::extract::State;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use skycamp_contracts::reservation::Booked;
 use skycamp_platform::http::{ApiError, Json, Path, Query};
+use skycamp_platform::paging::Page;
 
 use super::AppState;
 use crate::domain::{Phone, Status};
-use crate::store::{Reservation, Step};
+use crate::store::Reservation;
 
 /// A reservation as the API shows it: the seed's fields, status and amounts, and what is booked.
 #[derive(Debug, Serialize)]
@@ -95,17 +97,13 @@ impl From<Reservation> for ReservationView {
 pub struct ListQuery {
     phone: Option<String>,
     status: Option<String>,
-    limit: Option<i64>,
     /// Only reservations that have waited for the inventory answer past the deadline.
     stuck: Option<bool>,
-    /// Paging: only ids below this one.
-    before: Option<i64>,
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<ReservationView>>, ApiError> {
+/// `GET /reservations`: newest first, a page at a time, optionally one customer's or in one
+/// status; `?stuck=true`: those waiting past the inventory deadline, oldest first.
+pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>, page: Page) -> Result<Response, ApiError> {
     let phone = q.phone.as_deref().map(Phone::parse).transpose().map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
@@ -113,23 +111,25 @@ pub async fn list(
             ApiError::unprocessable("status must be one of PENDING_PAYMENT, PAID, CONFIRMED, REJECTED, CANCELLED")
         })?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    if q.stuck == Some(true) {
-        let cutoff = skycamp_platform::time::now_millis() - state.inventory_deadline.as_millis() as i64;
-        let stuck = state.store.stuck(cutoff, limit).await?;
-        return Ok(Json(stuck.into_iter().map(ReservationView::from).collect()));
-    }
-    let found = state.store.list(phone.as_ref().map(Phone::as_str), status, q.before, limit).await?;
-    Ok(Json(found.into_iter().map(ReservationView::from).collect()))
+    let cursor = page.cursor_id()?;
+    let found = if q.stuck == Some(true) {
+        state.store.stuck(super::stuck::stuck_before(&state), cursor, page.fetch()).await?
+    } else {
+        state.store.list(phone.as_ref().map(Phone::as_str), status, cursor, page.fetch()).await?
+    };
+    let views: Vec<ReservationView> = found.into_iter().map(ReservationView::from).collect();
+    Ok(page.answer(views, |r| r.id.to_string()))
 }
 
 pub async fn one(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<ReservationView>, ApiError> {
     found(&state, id).await.map(|r| Json(r.into()))
 }
 
-pub async fn timeline(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Vec<Step>>, ApiError> {
+/// `GET /reservations/{id}/timeline`: the saga's steps, oldest first, a page at a time.
+pub async fn timeline(State(state): State<AppState>, Path(id): Path<i64>, page: Page) -> Result<Response, ApiError> {
     found(&state, id).await?;
-    Ok(Json(state.store.timeline(id).await?))
+    let steps = state.store.timeline(id, page.cursor_id()?, page.fetch()).await?;
+    Ok(page.answer(steps, |s| s.id.to_string()))
 }
 
 /// The reservation, or a 404 problem.

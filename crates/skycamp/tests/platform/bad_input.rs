@@ -61,7 +61,7 @@ async fn bad_requests_get_problem_documents_and_write_nothing() {
         (M::PUT, "/flights/404", Some(r#"{"flightName":"A","destination":"x","price":1,"seat":1}"#), 404),
         (M::DELETE, "/flights/404", None, 404),
         (M::GET, "/flightStatuses/404", None, 404),
-        (M::POST, "/payments", Some(r#"{"reservationId":1,"amount":0,"phone":"010"}"#), 422),
+        (M::POST, "/payments", Some(r#"{"reservationId":1,"amount":0,"phone":"010"}"#), 404),
         (M::POST, "/payments/404/refund", None, 404),
         (M::GET, "/payments/404", None, 404),
         (M::DELETE, "/reservations", None, 405),

@@ -19,8 +19,9 @@ async fn the_breaker_opens_while_payment_is_down_and_closes_when_it_returns() {
     s.remote.insert(Service::Payment, format!("http://127.0.0.1:{payment_port}"));
     s.breaker = BreakerConfig {
         failure_rate: 0.5,
-        window: 3,
+        window: Duration::from_secs(60),
         min_calls: 3,
+        slow_call: Duration::from_secs(1),
         open_for: Duration::from_millis(500),
         half_open_calls: 1,
     };

@@ -60,10 +60,13 @@ async fn the_camping_seed_walks_all_eleven_requirements() {
     })
     .await;
 
-    // 9. A review, once the stay has begun; one per stay.
+    // 9. A review, once the stay is over (nights 1 and 2: check-out on day 3); one per stay.
     let review = json!({ "campsiteId": pine, "rating": 5, "text": "Quiet and clean", "phone": PHONE });
     let (code, body) = app.post("/reviews", &review).await;
-    assert_eq!(code, 403, "not before check-in: {body}");
+    assert_eq!(code, 403, "not before the stay: {body}");
+    app.clock.advance_days(2);
+    let (code, body) = app.post("/reviews", &review).await;
+    assert_eq!(code, 403, "not during the last night: {body}");
     app.clock.advance_days(1);
     let (code, body) = app.post("/reviews", &review).await;
     assert_eq!(code, 201, "{body}");
@@ -80,15 +83,15 @@ async fn the_camping_seed_walks_all_eleven_requirements() {
 
     // 11. Campsite info and booking status in one view.
     app.settle().await;
-    let from = app.day(-1);
-    let to = app.day(9);
+    let from = app.day(-3);
+    let to = app.day(7);
     let statuses = app.get(&format!("/campsiteStatuses?from={from}&to={to}")).await;
     let view = statuses.as_array().unwrap().iter().find(|s| s["id"] == pine).unwrap().clone();
     assert_eq!(view["name"], "Pine Grove");
     assert_eq!((view["rating"].as_f64(), view["reviews"].as_i64()), (Some(5.0), Some(1)));
     assert_eq!(
         view["bookedNights"],
-        json!([app.day(0), app.day(1)]),
+        json!([app.day(-2), app.day(-1)]),
         "the kept stay's nights; the cancelled ones are free"
     );
     assert_eq!(view["status"], "PARTLY_BOOKED");

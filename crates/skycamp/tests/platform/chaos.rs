@@ -20,11 +20,32 @@ struct Cluster {
     children: BTreeMap<Service, Child>,
     gw: String,
     http: reqwest::Client,
+    flags: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
+/// The flags every service of a [`Cluster`] runs with: short timeouts so the scenarios run fast.
+const FLAGS: [&str; 7] = [
+    "--log-level=warn",
+    "--pending-timeout-ms=500",
+    "--payment-timeout-ms=1000",
+    "--breaker-window-ms=60000",
+    "--breaker-min-calls=3",
+    "--breaker-open-ms=500",
+    "--inventory-deadline-ms=60000",
+];
+
 impl Cluster {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A cluster whose services run with `overrides` in place of the same flags in [`FLAGS`].
+    async fn start_with(overrides: &[&str]) -> Self {
+        let name = |flag: &str| flag.split('=').next().unwrap_or_default().to_owned();
+        let mut flags: Vec<String> =
+            FLAGS.iter().filter(|f| !overrides.iter().any(|o| name(o) == name(f))).map(|f| f.to_string()).collect();
+        flags.extend(overrides.iter().map(|o| o.to_string()));
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::new(dir.path().to_path_buf());
         for s in Service::ALL {
@@ -32,7 +53,7 @@ impl Cluster {
         }
         let gw = format!("http://127.0.0.1:{}", settings.ports[&Service::Gateway]);
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-        let mut cluster = Self { settings, children: BTreeMap::new(), gw, http, _dir: dir };
+        let mut cluster = Self { settings, children: BTreeMap::new(), gw, http, flags, _dir: dir };
         for s in Service::ALL {
             cluster.spawn(s);
         }
@@ -45,13 +66,8 @@ impl Cluster {
     fn spawn(&mut self, s: Service) {
         let child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
             .args(skycamp::processes::serve_args(&self.settings, s))
-            .args(["--log-level=warn", "--pending-timeout-ms=500", "--payment-timeout-ms=1000"])
-            .args([
-                "--breaker-window=3",
-                "--breaker-min-calls=3",
-                "--breaker-open-ms=500",
-                "--inventory-deadline-ms=60000",
-            ])
+            .args(&self.flags)
+            .envs(skycamp::processes::child_env(&self.settings))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -85,6 +101,12 @@ impl Cluster {
         let pid = child.id().unwrap().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
         tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap().success()
+    }
+
+    /// Sends `signal` (STOP, CONT, KILL) to a running service.
+    async fn signal(&self, s: Service, signal: &str) {
+        let pid = self.children[&s].id().unwrap().to_string();
+        Command::new("kill").args([&format!("-{signal}"), &pid]).status().await.unwrap();
     }
 
     async fn restart(&mut self, s: Service) {
@@ -302,6 +324,7 @@ async fn on_sigterm_readyz_turns_503_while_the_service_still_answers_then_it_exi
     let mut child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
         .args(["serve", "payment", "--log-level=warn", "--drain-ms=1500", "--port", &port.to_string(), "--data-dir"])
         .arg(dir.path())
+        .env("SKYCAMP_INTERNAL_KEY", skycamp_platform::internal::InternalKey::random().expose())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -319,4 +342,186 @@ async fn on_sigterm_readyz_turns_503_while_the_service_still_answers_then_it_exi
     assert_eq!(http.get(url("/healthz")).send().await.unwrap().status(), 200, "alive while draining");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// A keyed booking whose client gives up while payment is frozen: the charge goes through once
+/// payment wakes, and the retry under the same key answers for that one reservation (issue 9.1).
+#[tokio::test]
+async fn an_abandoned_keyed_booking_retried_after_payment_wakes_is_one_reservation_charged_once() {
+    let c = Cluster::start_with(&["--payment-timeout-ms=2000"]).await;
+    let flight = support::register_flight(&c.http, &c.gw, "ABANDON1", 10_000, 10).await;
+    let phone = "01055500001";
+    let body = json!({ "flightId": flight, "count": 1, "phone": phone });
+    let booking = |http: &reqwest::Client| {
+        http.post(format!("{}/reservations", c.gw)).header("idempotency-key", "abandoned-1").json(&body).send()
+    };
+
+    c.signal(Service::Payment, "STOP").await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    assert!(booking(&impatient).await.is_err(), "the client gave up and closed its connection");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.signal(Service::Payment, "CONT").await;
+    // Past the key's in-progress lease (3 s) and the first attempt's payment timeout.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let retry = booking(&c.http).await.unwrap();
+    assert_eq!(retry.status(), 201, "the retry completes the first booking");
+    let id = retry.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let again = booking(&c.http).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], id, "the key keeps answering for one reservation");
+
+    c.assert_converged(flight, 10).await;
+    let mine = c.get(&format!("/reservations?phone={phone}")).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "one reservation for the key: {mine}");
+    assert_eq!(mine[0]["status"], "CONFIRMED");
+    let payments = c.get("/payments?limit=1000").await;
+    let charged: Vec<&Value> = payments.as_array().unwrap().iter().filter(|p| p["reservationId"] == id).collect();
+    assert_eq!(charged.len(), 1, "charged once: {payments}");
+    assert_eq!(charged[0]["status"], "APPROVED");
+}
+
+/// The same abandoned booking when the frozen charge never happens (payment killed): it is
+/// rejected uncharged, and the retry under its key says so instead of booking a second time.
+#[tokio::test]
+async fn an_abandoned_keyed_booking_whose_charge_died_is_rejected_once_and_its_retry_books_nothing_new() {
+    let mut c = Cluster::start_with(&["--payment-timeout-ms=2000"]).await;
+    let flight = support::register_flight(&c.http, &c.gw, "ABANDON2", 10_000, 10).await;
+    let phone = "01055500002";
+    let body = json!({ "flightId": flight, "count": 1, "phone": phone });
+    let url = format!("{}/reservations", c.gw);
+    let booking = |http: &reqwest::Client| http.post(&url).header("idempotency-key", "abandoned-2").json(&body).send();
+
+    c.signal(Service::Payment, "STOP").await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    assert!(booking(&impatient).await.is_err(), "the client gave up and closed its connection");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.kill(Service::Payment).await;
+    c.restart(Service::Payment).await;
+    eventually("reconciliation rejects the uncharged booking", || async {
+        c.get(&format!("/reservations?phone={phone}")).await[0]["status"] == "REJECTED"
+    })
+    .await;
+
+    let retry = booking(&c.http).await.unwrap();
+    assert_eq!(retry.status(), 409, "the retry answers for the rejected booking");
+    let problem = retry.json::<Value>().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("nothing was charged"), "{problem}");
+    let mine = c.get(&format!("/reservations?phone={phone}")).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "no second booking under the key: {mine}");
+    let payments = c.get("/payments?limit=1000").await;
+    assert!(payments.as_array().unwrap().iter().all(|p| p["status"] != "APPROVED"), "nothing charged: {payments}");
+    c.assert_converged(flight, 10).await;
+}
+
+/// Payment frozen (SIGSTOP), 24 bookings one after another: only the breaker's minimum number of
+/// calls (5) wait for the payment timeout and write a reservation; the rest are turned away at
+/// once with nothing written (issue 9.14).
+#[tokio::test]
+async fn a_hanging_payment_opens_the_breaker_after_its_minimum_calls() {
+    let c = Cluster::start_with(&[
+        "--breaker-min-calls=5",
+        "--breaker-window-ms=10000",
+        "--breaker-open-ms=60000",
+        "--payment-timeout-ms=1000",
+    ])
+    .await;
+    let flight = support::register_flight(&c.http, &c.gw, "HANG1", 10_000, 50).await;
+    c.signal(Service::Payment, "STOP").await;
+    let mut waited = Vec::new();
+    for i in 0..24 {
+        let started = std::time::Instant::now();
+        assert_eq!(c.book(flight, i).await.0, Some(503), "booking {i} while payment hangs");
+        waited.push(started.elapsed().as_millis());
+    }
+    c.signal(Service::Payment, "CONT").await;
+    eprintln!("hanging payment, 24 bookings, milliseconds each: {waited:?}");
+    assert_eq!(c.get("/circuits").await[0]["state"], "OPEN");
+    let written = c.get("/reservations?limit=1000").await;
+    assert_eq!(
+        written.as_array().unwrap().len(),
+        5,
+        "only the breaker's 5 minimum calls reached payment and wrote a reservation: {written}"
+    );
+    assert!(written.as_array().unwrap().iter().all(|r| r["status"] == "REJECTED"), "{written}");
+}
+
+/// Resident memory of a process, in kilobytes (Linux `/proc`).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Opens a connection to `base` and sends `bytes`, leaving it open.
+async fn hold(base: &str, bytes: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(bytes.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; what it sent meanwhile.
+async fn until_closed(mut stream: tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the server never closed a held connection");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// 450 clients that send a head and part of a body, 30 that connect and say nothing and 10 that
+/// send half a head (issue 9.6): everyone else is still served, the connection cap turns the
+/// excess away with a 503, the timeouts close every held connection, and memory stays bounded.
+#[tokio::test]
+async fn slow_and_idle_clients_neither_starve_the_gateway_nor_grow_its_memory() {
+    // The default header and body timeouts (10 s) leave time to open every connection first.
+    let c = Cluster::start_with(&["--http-max-connections=500"]).await;
+    let flight = support::register_flight(&c.http, &c.gw, "SLOW1", 10_000, 10).await;
+    let gateway = c.children[&Service::Gateway].id().unwrap();
+    let before = rss_kb(gateway);
+
+    let partial_body = "POST /reservations HTTP/1.1\r\nHost: skycamp\r\nContent-Type: application/json\r\n\
+                        Content-Length: 60000\r\n\r\n{\"flightId\":";
+    let mut held = Vec::new();
+    for _ in 0..450 {
+        held.push(hold(&c.gw, partial_body).await);
+    }
+    for _ in 0..30 {
+        held.push(hold(&c.gw, "").await);
+    }
+    for _ in 0..10 {
+        held.push(hold(&c.gw, "GET /flights HTTP/1.1\r\nHost: sky").await);
+    }
+    let during = rss_kb(gateway);
+
+    assert_eq!(c.http.get(format!("{}/flights/{flight}", c.gw)).send().await.unwrap().status(), 200);
+    assert_eq!(c.book(flight, 1).await.0, Some(201), "a booking goes through while 490 clients dawdle");
+
+    let mut over = Vec::new();
+    for _ in 0..20 {
+        over.push(hold(&c.gw, "GET /healthz HTTP/1.1\r\nHost: skycamp\r\n\r\n").await);
+    }
+    let answers = join_all(over.into_iter().map(until_closed)).await;
+    let turned_away = answers.iter().filter(|a| a.starts_with("HTTP/1.1 503")).count();
+    assert!(turned_away >= 8, "connections over the cap of 500 are turned away: {answers:?}");
+    let problem = answers.iter().find(|a| a.starts_with("HTTP/1.1 503")).unwrap();
+    assert!(problem.contains("application/problem+json") && problem.contains("retry-after"), "{problem}");
+
+    let closed = join_all(held.into_iter().map(until_closed)).await;
+    let timed_out = closed.iter().filter(|a| a.starts_with("HTTP/1.1 408")).count();
+    assert!(timed_out >= 450, "every partial body is answered 408 when its deadline passes ({timed_out})");
+
+    // A kept-alive connection that goes quiet after its answer is closed too.
+    let mut kept = hold(&c.gw, "GET /healthz HTTP/1.1\r\nHost: skycamp\r\n\r\n").await;
+    let mut first = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut kept, &mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    until_closed(kept).await;
+
+    let after = rss_kb(gateway);
+    eprintln!("gateway resident memory: {before} kB before, {during} kB with 490 held connections, {after} kB after");
+    assert!(during < before + 64 * 1024, "memory stays bounded: {before} kB → {during} kB");
+    assert_eq!(c.book(flight, 2).await.0, Some(201), "served as before once they are gone");
 }

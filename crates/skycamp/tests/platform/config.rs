@@ -14,6 +14,7 @@ fn run(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
         .args(["--campsite-port=0", "--mileage-port=0", "--notification-port=0", "--review-port=0"])
         .env_remove("SKYCAMP_DATABASE_URL")
         .env_remove("SKYCAMP_KAFKA_BROKERS")
+        .env_remove("SKYCAMP_INTERNAL_KEY")
         .env("SKYCAMP_DATA_DIR", dir.path())
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -35,6 +36,9 @@ fn run(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     (ok, std::fs::read_to_string(stderr).unwrap())
 }
 
+/// A valid internal key (32 bytes).
+const KEY: &str = "0123456789abcdef0123456789abcdef";
+
 /// Environment, arguments, and what standard error must say.
 type Case = (&'static [(&'static str, &'static str)], &'static [&'static str], &'static str);
 
@@ -45,7 +49,15 @@ fn bad_variables_are_named_and_nothing_starts() {
         (&[("SKYCAMP_KAFKA_BROKERS", "localhost")], &["up"], "invalid SKYCAMP_KAFKA_BROKERS"),
         (&[("SKYCAMP_KAFKA_PARTITIONS", "0")], &["up"], "invalid SKYCAMP_KAFKA_PARTITIONS"),
         (&[("SKYCAMP_DATABASE_URL", "mysql://db/x")], &["up"], "invalid SKYCAMP_DATABASE_URL"),
-        (&[("SKYCAMP_PAYMENT_URL", "http://a:8083,payment")], &["serve", "reservation"], "invalid SKYCAMP_PAYMENT_URL"),
+        (
+            &[("SKYCAMP_PAYMENT_URL", "http://a:8083,payment"), ("SKYCAMP_INTERNAL_KEY", KEY)],
+            &["serve", "reservation"],
+            "invalid SKYCAMP_PAYMENT_URL",
+        ),
+        (&[], &["serve", "payment"], "SKYCAMP_INTERNAL_KEY is not set"),
+        (&[("SKYCAMP_INTERNAL_KEY", "too-short")], &["serve", "reservation"], "invalid SKYCAMP_INTERNAL_KEY"),
+        (&[("SKYCAMP_BREAKER_WINDOW_MS", "10")], &["up"], "invalid SKYCAMP_BREAKER_WINDOW_MS"),
+        (&[("SKYCAMP_HTTP_MAX_CONNECTIONS", "0")], &["up"], "invalid SKYCAMP_HTTP_MAX_CONNECTIONS"),
         (&[("SKYCAMP_BREAKER_FAILURE_RATE", "1.5")], &["up"], "invalid SKYCAMP_BREAKER_FAILURE_RATE"),
         (&[("SKYCAMP_INSTANCES", "2")], &["up", "--processes"], "invalid SKYCAMP_INSTANCES"),
     ];

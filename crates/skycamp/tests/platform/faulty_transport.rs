@@ -25,7 +25,8 @@ async fn story(app: &TestApp) -> Vec<i64> {
     let refund = app.reservation(ids[1]).await["paymentId"].clone();
     assert_eq!(app.post(&format!("/payments/{refund}/refund"), &json!({ "reason": "chargeback" })).await.0, 200);
     app.settle().await;
-    app.clock.advance_days(1);
+    // The stay (nights 1 and 2) is over on day 3: reviews open.
+    app.clock.advance_days(3);
     let review = json!({ "campsiteId": site, "rating": 4, "text": "good", "phone": "01041000000" });
     assert_eq!(app.post("/reviews", &review).await.0, 201);
     app.settle().await;

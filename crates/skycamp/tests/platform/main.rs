@@ -10,6 +10,7 @@ mod config;
 mod dead_letters;
 mod e2e;
 mod faulty_transport;
+mod hostile;
 mod idempotency;
 mod race;
 mod reconcile;

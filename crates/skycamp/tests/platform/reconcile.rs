@@ -22,7 +22,7 @@ async fn crash_with_pending(app: &mut TestApp, flight: i64) -> i64 {
         email: None,
         name: None,
     };
-    let pending = store.create_pending(&new).await.unwrap();
+    let pending = store.create_pending(&new, None).await.unwrap();
     db.close().await;
     pending.id
 }
@@ -31,6 +31,7 @@ async fn restart(app: &mut TestApp) {
     let settings = crate::support::settings(app.dir.path());
     let running = skycamp::app::start(&settings, &skycamp::app::Service::ALL).await.unwrap();
     app.gateway = running.url(skycamp::app::Service::Gateway);
+    app.internal_key = settings.internal_key.clone();
     app.running = Some(running);
 }
 
@@ -44,8 +45,9 @@ async fn a_pending_reservation_without_a_payment_is_rejected_after_a_crash() {
     app.settle().await;
     let payment = &app.get(&format!("/payments?reservationId={id}")).await[0];
     assert_eq!(payment["status"], "DECLINED", "a void is recorded so no late charge can succeed");
-    let (code, _) =
-        app.post("/payments", &json!({ "reservationId": id, "amount": 40_000, "phone": "01044440000" })).await;
+    let late = json!({ "reservationId": id, "amount": 40_000, "phone": "01044440000" });
+    let payment = app.running().url(skycamp::app::Service::Payment);
+    let code = crate::support::signed_charge(&payment, &app.internal_key, &late).await;
     assert_eq!(code, 402, "a late charge for the rejected reservation is refused");
     assert_eq!(app.seats_left_at_flight_service(flight).await, 2);
 }
@@ -58,13 +60,11 @@ async fn a_pending_reservation_whose_payment_went_through_is_honoured_after_a_cr
     // The charge reached the payment service just before the crash.
     let settings = crate::support::settings(app.dir.path());
     let payment = skycamp::app::start(&settings, &[skycamp::app::Service::Payment]).await.unwrap();
-    let charged = reqwest::Client::new()
-        .post(format!("{}/payments", payment.url(skycamp::app::Service::Payment)))
-        .json(&json!({ "reservationId": id, "amount": 40_000, "phone": "01044440000" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(charged.status(), 201);
+    let charge = json!({ "reservationId": id, "amount": 40_000, "phone": "01044440000" });
+    let charged =
+        crate::support::signed_charge(&payment.url(skycamp::app::Service::Payment), &settings.internal_key, &charge)
+            .await;
+    assert_eq!(charged, 201);
     payment.shutdown().await;
 
     restart(&mut app).await;

@@ -50,9 +50,9 @@ async fn delivering_every_event_a_second_time_changes_nothing() {
         assert_eq!(code, 200, "{body}");
     }
     app.settle().await;
-    // The stay that won the nights is reviewed once its check-in day has come.
+    // The stay that won the nights is reviewed once it is over (its check-out day, day 3).
     assert_eq!(app.status_of(ids[1]).await, "CONFIRMED");
-    app.clock.advance_days(1);
+    app.clock.advance_days(3);
     let review = serde_json::json!({ "campsiteId": site, "rating": 4, "text": "fine", "phone": phones[0] });
     assert_eq!(app.post("/reviews", &review).await.0, 201);
     app.settle().await;

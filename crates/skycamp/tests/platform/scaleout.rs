@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,7 @@ impl Cluster {
         let child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
             .args(instance_args(&self.settings, &self.layout, s, k))
             .args(&self.args)
+            .envs(skycamp::processes::child_env(&self.settings))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -310,27 +312,27 @@ async fn the_seed_stories_run_end_to_end_on_two_instances_of_everything() {
     .await;
     eventually("mileage accrued and deducted", || async { c.mileage(phone).await == 0 }).await;
 
-    // Camping: a stay from today, paid at once, mileage on payment and on the review.
+    // Camping: a stay from tomorrow, paid at once, mileage on payment. (Reviews open on the
+    // check-out day, which these processes' clocks do not reach; camping.rs covers reviews and
+    // runs on Kafka too.)
     let site = c.campsite("Cedar", 30_000).await;
     let camper = "01055550000";
-    let (code, stay) = c.book_stay(site, 0, 2, camper).await;
+    let (code, stay) = c.book_stay(site, 1, 3, camper).await;
     assert_eq!((code, stay["amount"].as_i64()), (201, Some(60_000)), "{stay}");
     let stay = stay["id"].as_i64().unwrap();
     c.wait_for(stay, "CONFIRMED").await;
     eventually("1 % of 60 000 credited", || async { c.mileage(camper).await == 600 }).await;
-    // The review service learns of the stay from events: until then it answers 403.
     let review = json!({ "campsiteId": site, "rating": 5, "text": "quiet", "phone": camper });
-    eventually("the review accepted", || async { c.post("/reviews", &review).await.0 == 201 }).await;
-    eventually("500 more for the review", || async { c.mileage(camper).await == 1_100 }).await;
-    eventually("campsite info, booked nights and the review in one view", || async {
+    assert_eq!(c.post("/reviews", &review).await.0, 403, "not before the stay is over");
+    eventually("campsite info and booked nights in one view", || async {
         let view = c.get(&format!("/campsiteStatuses/{site}")).await;
-        view["name"] == "Cedar" && view["bookedNights"] == json!([c.day(0), c.day(1)]) && view["reviews"] == 1
+        view["name"] == "Cedar" && view["bookedNights"] == json!([c.day(1), c.day(2)])
     })
     .await;
 
     let (code, _) = c.post(&format!("/reservations/{stay}/cancel"), &json!({})).await;
     assert_eq!(code, 200);
-    eventually("the stay's mileage deducted again", || async { c.mileage(camper).await == 500 }).await;
+    eventually("the stay's mileage deducted again", || async { c.mileage(camper).await == 0 }).await;
     eventually("messages: confirmed, cancelled, refunded", || async {
         c.messages(camper, stay).await == ["cancelled", "confirmed", "refunded"]
     })
@@ -394,14 +396,11 @@ async fn every_event_twice_and_out_of_order_changes_nothing_a_customer_sees() {
         ids.push((id, phone));
     }
     let camper = "01041000000";
-    let (_, stay) = c.book_stay(site, 0, 2, camper).await;
+    let (_, stay) = c.book_stay(site, 1, 3, camper).await;
     let stay = stay["id"].as_i64().unwrap();
     c.wait_for(stay, "CONFIRMED").await;
     let (code, _) = c.post(&format!("/reservations/{}/cancel", ids[0].0), &json!({})).await;
     assert_eq!(code, 200);
-    // The review service learns of the stay from events; until then it answers 403.
-    let review = json!({ "campsiteId": site, "rating": 4, "text": "good", "phone": camper });
-    eventually("the review accepted", || async { c.post("/reviews", &review).await.0 == 201 }).await;
     c.converged().await;
 
     // Exactly the effects of one delivery each.
@@ -409,7 +408,7 @@ async fn every_event_twice_and_out_of_order_changes_nothing_a_customer_sees() {
         c.mileage(&ids[0].1).await == 0
             && c.mileage(&ids[1].1).await == 500
             && c.mileage(&ids[2].1).await == 0
-            && c.mileage(camper).await == 600 + 500
+            && c.mileage(camper).await == 600
     })
     .await;
     eventually("one message per status change", || async {
@@ -429,60 +428,73 @@ async fn every_event_twice_and_out_of_order_changes_nothing_a_customer_sees() {
 }
 
 #[tokio::test]
-async fn a_consumer_instance_killed_in_a_storm_hands_its_partitions_to_the_other() {
+async fn a_storm_of_keyed_bookings_survives_a_killed_instance_without_one_failed_answer() {
     let Some(mut c) = Cluster::start(&[]).await else { return };
     let flight = c.flight("STORM", 20_000, 30).await;
+    const BOOKINGS: usize = 600;
+    let answered = Arc::new(AtomicUsize::new(0));
     let storm = {
-        let (http, gateways) = (c.http.clone(), c.gateways.clone());
+        let (http, gateways, answered) = (c.http.clone(), c.gateways.clone(), answered.clone());
         tokio::spawn(async move {
-            let mut answers = Vec::new();
-            for wave in 0..12 {
-                let batch = (0..5).map(|i| {
-                    let n = wave * 5 + i;
-                    let (http, gw) = (http.clone(), gateways[n % gateways.len()].clone());
-                    async move {
-                        let body = json!({ "flightId": flight, "count": 1, "phone": format!("0106000{n:04}") });
-                        http.post(format!("{gw}/reservations")).json(&body).send().await.map(|r| r.status().as_u16())
+            // 16 careful clients, each booking with its own Idempotency-Key and never retrying:
+            // whatever is retried, the gateway retries.
+            let next = Arc::new(AtomicUsize::new(0));
+            let clients = (0..16).map(|_| {
+                let (http, gateways, answered, next) = (http.clone(), gateways.clone(), answered.clone(), next.clone());
+                async move {
+                    let mut answers = Vec::new();
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= BOOKINGS {
+                            return answers;
+                        }
+                        let body = json!({ "flightId": flight, "count": 1, "phone": format!("0106{n:07}") });
+                        let gw = &gateways[n % gateways.len()];
+                        let answer = http
+                            .post(format!("{gw}/reservations"))
+                            .header("idempotency-key", format!("storm-{n}"))
+                            .json(&body)
+                            .send()
+                            .await;
+                        let status = match answer {
+                            Ok(r) => r.status().as_u16().to_string(),
+                            Err(e) => format!("no answer: {e}"),
+                        };
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        answers.push((n, status));
                     }
-                });
-                answers.extend(join_all(batch).await);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            answers
+                }
+            });
+            join_all(clients).await.into_iter().flatten().collect::<Vec<_>>()
         })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    // The instances that consume the flight and reservation topics die without leaving their
-    // groups: the broker notices after the session time-out and moves their partitions.
+    // A third of the way in, a reservation instance (taking bookings, consuming the saga's
+    // answers) and a flight instance die without leaving their consumer groups.
+    eventually("a third of the storm answered", || async { answered.load(Ordering::Relaxed) >= BOOKINGS / 3 }).await;
     c.kill(Service::Reservation, 1).await;
     c.kill(Service::Flight, 1).await;
     let answers = storm.await.unwrap();
-    let answered = answers.iter().filter(|a| matches!(a, Ok(201))).count();
-    assert!(answered >= 50, "the surviving instances took the bookings: {answers:?}");
+    let failed: Vec<&(usize, String)> = answers.iter().filter(|(_, status)| status != "201").collect();
+    assert!(failed.is_empty(), "{} of {BOOKINGS} bookings failed: {failed:?}", failed.len());
 
     let all = c.converged().await;
+    assert_eq!(all.len(), BOOKINGS, "one reservation per key");
     let confirmed = all.iter().filter(|r| r["status"] == "CONFIRMED").count();
-    assert_eq!(c.get(&format!("/flights/{flight}")).await["seatsLeft"], 30 - confirmed as i64);
-    let mut paid = 0;
-    for r in &all {
+    assert_eq!(confirmed, 30, "every seat sold once");
+    assert_eq!(c.get(&format!("/flights/{flight}")).await["seatsLeft"], 0);
+    for r in all.iter().step_by(7) {
         let id = r["id"].as_i64().unwrap();
         let steps = c.saga_steps(id).await;
-        let distinct: BTreeSet<&String> = steps.iter().collect();
-        assert_eq!(distinct.len(), steps.len(), "reservation {id}'s events applied once each: {steps:?}");
-        if !steps.iter().any(|s| s == "payment approved") {
-            // Booked on the killed instance before its charge: reconciled, never charged (the
-            // auditor checked the money).
-            assert_eq!(r["status"], "REJECTED", "reservation {id}: {steps:?}");
-            continue;
-        }
-        paid += 1;
         let decided = match r["status"].as_str().unwrap() {
             "CONFIRMED" => "seats reserved",
             _ => "seats rejected",
         };
-        assert_eq!(steps[..3], ["requested", "payment approved", decided], "reservation {id} in order: {steps:?}");
+        assert_eq!(
+            steps[..3],
+            ["requested", "payment approved", decided],
+            "reservation {id} in order, once: {steps:?}"
+        );
     }
-    assert_eq!(confirmed, paid.min(30), "every seat sold once, none twice, none left while paid bookings lost");
 
     // The killed instances come back, rejoin their groups, and the platform goes on.
     c.restart(Service::Reservation, 1).await;

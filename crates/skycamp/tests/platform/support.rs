@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use skycamp::app::{self, Running, Service, Settings};
 use skycamp_platform::clock::Clock;
+use skycamp_platform::internal::{InternalKey, SIGNATURE_HEADER};
 
 /// Fresh settings for a platform in `dir` on free ports, with short timeouts for tests.
 ///
@@ -80,6 +81,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// PostgreSQL database of this app, when the suite runs on PostgreSQL.
     pub database_url: Option<String>,
+    /// The key the platform's services sign internal calls with.
+    pub internal_key: InternalKey,
 }
 
 impl TestApp {
@@ -103,6 +106,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             dir,
             database_url,
+            internal_key: s.internal_key.clone(),
         }
     }
 
@@ -257,6 +261,58 @@ pub async fn register_flight(http: &reqwest::Client, gw: &str, name: &str, price
     let visible = || async move { http.get(format!("{gw}/flightStatuses/{id}")).send().await.unwrap().status() == 200 };
     eventually("flight in flightStatuses", visible).await;
     id
+}
+
+/// `POST /payments` straight to the payment service at `payment`, signed with `key` as the
+/// reservation service signs its charges; the answer's status.
+pub async fn signed_charge(payment: &str, key: &InternalKey, charge: &Value) -> u16 {
+    let body = serde_json::to_vec(charge).unwrap();
+    reqwest::Client::new()
+        .post(format!("{payment}/payments"))
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, key.sign(skycamp_platform::time::now_millis(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Sends `request` as written (no URL normalisation, as `curl --path-as-is`) to the server at
+/// `base` over a fresh connection; returns the answer's status, head and body.
+pub async fn raw_http(base: &str, request: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("an answer within 10 s");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 /// The topics of the `messages` (a `GET /messages` answer) about one reservation, sorted.
