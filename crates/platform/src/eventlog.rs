@@ -102,17 +102,10 @@ impl EventLog {
 
     /// Prunes hourly until `shutdown`.
     pub async fn prune_hourly(self, retention: Duration, shutdown: tokio_util::sync::CancellationToken) {
-        loop {
-            match self.prune(crate::time::now_millis(), retention).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, "old event log records pruned"),
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning the event log failed"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
+        crate::time::hourly("old event log records pruned", shutdown, || {
+            self.prune(crate::time::now_millis(), retention)
+        })
+        .await;
     }
 
     /// Closes the underlying pool.

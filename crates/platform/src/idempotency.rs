@@ -222,17 +222,10 @@ impl Keys {
 
 /// Deletes keys older than `retention`, hourly, until `shutdown`.
 pub async fn expire_hourly(keys: Keys, retention: Duration, shutdown: tokio_util::sync::CancellationToken) {
-    loop {
-        match keys.expire(crate::time::now_millis(), retention.as_millis() as i64).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "idempotency keys expired"),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "expiring idempotency keys failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
+    crate::time::hourly("idempotency keys expired", shutdown, || {
+        keys.expire(crate::time::now_millis(), retention.as_millis() as i64)
+    })
+    .await;
 }
 
 /// The key of the request being handled, for its handler: what an earlier attempt got to, and

@@ -67,17 +67,7 @@ pub async fn prune(db: &Db, now_ms: i64, retention: Duration) -> anyhow::Result<
 
 /// Prunes `db`'s inbox hourly until `shutdown`.
 pub async fn prune_hourly(db: Db, retention: Duration, shutdown: CancellationToken) {
-    loop {
-        match prune(&db, crate::time::now_millis(), retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, "inbox entries pruned"),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning the inbox failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
+    crate::time::hourly("inbox entries pruned", shutdown, || prune(&db, crate::time::now_millis(), retention)).await;
 }
 
 /// Claims `event_id` for `consumer` inside `tx`. Returns `false` when it was already handled:

@@ -17,3 +17,23 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
 pub fn now_millis() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
+
+/// Runs a clean-up `job` now and then every hour until `shutdown`, logging what it removed
+/// (`what`: e.g. "inbox entries pruned") and any failure; a failure waits for the next hour.
+pub async fn hourly<F, Fut>(what: &'static str, shutdown: tokio_util::sync::CancellationToken, job: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    loop {
+        match job().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "{what}"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "{what}: failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

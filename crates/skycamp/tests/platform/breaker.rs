@@ -25,16 +25,7 @@ async fn the_breaker_opens_while_payment_is_down_and_closes_when_it_returns() {
         open_for: Duration::from_millis(500),
         half_open_calls: 1,
     };
-    let others = [
-        Service::Gateway,
-        Service::Reservation,
-        Service::Flight,
-        Service::Campsite,
-        Service::Mileage,
-        Service::Notification,
-        Service::Review,
-    ];
-    let running = app::start(&s, &others).await.unwrap();
+    let running = app::start(&s, &support::all_but(Service::Payment)).await.unwrap();
     let gw = running.url(Service::Gateway);
     let http = reqwest::Client::new();
     let flight = support::register_flight(&http, &gw, "CB1", 10_000, 50).await;

@@ -426,16 +426,7 @@ async fn a_keyed_booking_refused_while_payment_was_down_is_completed_by_its_retr
     let mut s = support::settings(dir.path());
     s.remote.insert(Service::Payment, format!("http://127.0.0.1:{payment_port}"));
     s.pending_timeout = Duration::from_secs(120);
-    let others = [
-        Service::Gateway,
-        Service::Reservation,
-        Service::Flight,
-        Service::Campsite,
-        Service::Mileage,
-        Service::Notification,
-        Service::Review,
-    ];
-    let running = app::start(&s, &others).await.unwrap();
+    let running = app::start(&s, &support::all_but(Service::Payment)).await.unwrap();
     let gw = running.url(Service::Gateway);
     let http = reqwest::Client::new();
     let flight = support::register_flight(&http, &gw, "RETRY1", 10_000, 5).await;

@@ -9,6 +9,11 @@ use skycamp::app::{self, Running, Service, Settings};
 use skycamp_platform::clock::Clock;
 use skycamp_platform::internal::{InternalKey, SIGNATURE_HEADER};
 
+/// Every service but `left_out` (which a test runs on its own terms, or not at all).
+pub fn all_but(left_out: Service) -> Vec<Service> {
+    Service::ALL.into_iter().filter(|s| *s != left_out).collect()
+}
+
 /// Fresh settings for a platform in `dir` on free ports, with short timeouts for tests.
 ///
 /// With `SKYCAMP_TEST_POSTGRES_URL` set (`.ci/run` sets it), the services keep their data in a
