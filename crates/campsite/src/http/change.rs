@@ -1,0 +1,37 @@
+//! `PUT`, `PATCH` and `DELETE /campsites/{id}`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use skycamp_platform::http::{ApiError, Json, Path};
+
+use super::change_error;
+use super::register::CampsiteBody;
+use super::view::CampsiteView;
+use crate::domain::CampsiteChange;
+use crate::store::CampsiteStore;
+
+pub async fn replace(
+    State(store): State<CampsiteStore>,
+    Path(id): Path<i64>,
+    Json(body): Json<CampsiteBody>,
+) -> Result<Json<CampsiteView>, ApiError> {
+    let mut change = CampsiteChange::try_from(body)?;
+    change.require_complete()?;
+    change.description.get_or_insert_default();
+    change.amenities.get_or_insert_default();
+    Ok(Json(store.change(id, &change).await?.map_err(change_error)?.into()))
+}
+
+pub async fn patch(
+    State(store): State<CampsiteStore>,
+    Path(id): Path<i64>,
+    Json(body): Json<CampsiteBody>,
+) -> Result<Json<CampsiteView>, ApiError> {
+    let change = CampsiteChange::try_from(body)?;
+    Ok(Json(store.change(id, &change).await?.map_err(change_error)?.into()))
+}
+
+pub async fn delete(State(store): State<CampsiteStore>, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    store.delete(id).await?.map_err(change_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,53 @@
+//! The consumer: payment and review events become ledger entries (the earning rules decide how
+//! many points).
+
+use async_trait::async_trait;
+use skycamp_contracts::payment::{self as pev, PaymentEvent};
+use skycamp_contracts::review::{self as rev, ReviewEvent};
+use skycamp_platform::Envelope;
+use skycamp_platform::consumer::Handler;
+
+use crate::domain::Rules;
+use crate::store::{Cause, MileageStore};
+
+/// Turns payment and review events into ledger entries, one per event.
+pub struct PaymentAndReviewEvents {
+    store: MileageStore,
+    rules: Rules,
+}
+
+impl PaymentAndReviewEvents {
+    pub fn new(store: MileageStore, rules: Rules) -> Self {
+        Self { store, rules }
+    }
+}
+
+#[async_trait]
+impl Handler for PaymentAndReviewEvents {
+    async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
+        let cause = match event.kind.as_str() {
+            pev::PAYMENT_APPROVED => {
+                let p: PaymentEvent = event.payload()?;
+                Cause::Payment {
+                    customer: p.phone,
+                    reservation_id: p.reservation_id,
+                    points: self.rules.for_payment(p.amount),
+                }
+            }
+            pev::PAYMENT_CANCELLED => {
+                let p: PaymentEvent = event.payload()?;
+                Cause::Refund { customer: p.phone, reservation_id: p.reservation_id }
+            }
+            rev::REVIEW_WRITTEN => {
+                let r: ReviewEvent = event.payload()?;
+                Cause::Review { customer: r.phone, reservation_id: r.reservation_id, points: self.rules.per_review }
+            }
+            rev::REVIEW_WITHDRAWN => {
+                let r: ReviewEvent = event.payload()?;
+                Cause::ReviewWithdrawn { customer: r.phone, reservation_id: r.reservation_id }
+            }
+            _ => return Ok(()),
+        };
+        self.store.record(&event.id, &event.kind, &cause).await
+    }
+}

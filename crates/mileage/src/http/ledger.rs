@@ -1,0 +1,21 @@
+//! `GET /mileages/{customer}`.
+
+use axum::extract::State;
+use axum::response::Response;
+use skycamp_contracts::customer::Phone;
+use skycamp_platform::http::{ApiError, Path};
+use skycamp_platform::paging::Page;
+
+use crate::store::MileageStore;
+
+/// `GET /mileages/{customer}`: the balance, and the entries newest first, a page at a time.
+pub async fn ledger(
+    State(store): State<MileageStore>,
+    Path(customer): Path<String>,
+    page: Page,
+) -> Result<Response, ApiError> {
+    let phone = Phone::parse(&customer).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let mut ledger = store.ledger(phone.as_str(), page.cursor_id()?, page.fetch()).await?;
+    let next = page.cut(&mut ledger.entries, |e| e.id.to_string());
+    Ok(page.answer_with(ledger, next))
+}

@@ -1,0 +1,13 @@
+//! The mileage API: a customer's balance and ledger.
+
+mod ledger;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::store::MileageStore;
+
+/// Routes under `/mileages`.
+pub fn router(store: MileageStore) -> Router {
+    Router::new().route("/mileages/{customer}", get(ledger::ledger)).with_state(store)
+}

@@ -1,0 +1,13 @@
+//! The notification API: a customer's messages.
+
+mod list;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::store::NotificationStore;
+
+/// Routes under `/messages`.
+pub fn router(store: NotificationStore) -> Router {
+    Router::new().route("/messages", get(list::list)).with_state(store)
+}
