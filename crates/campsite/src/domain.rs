@@ -1,5 +1,6 @@
 //! Campsites as the campsite admin defines them, and the rules for changing them.
 
+use skycamp_contracts::hold::HoldStatus;
 use thiserror::Error;
 
 /// Highest price per night accepted, in KRW.
@@ -144,6 +145,64 @@ pub fn hold_refusal(campsite: Option<&Campsite>, guests: i64, nights: usize) -> 
     }
 }
 
+/// A request to hold a stay's nights for a reservation.
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub reservation_id: i64,
+    pub campsite_id: i64,
+    pub check_in: String,
+    pub check_out: String,
+    pub guests: i64,
+}
+
+impl HoldRequest {
+    /// The nights of the stay, check-in included, check-out not (none for a stay that makes no sense).
+    pub fn nights(&self) -> Vec<String> {
+        skycamp_contracts::reservation::nights(&self.check_in, &self.check_out)
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+/// The campsite service's answer to a reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldDecision {
+    Reserved,
+    Rejected(String),
+}
+
+impl HoldDecision {
+    /// The answer when some of the stay's nights are booked already: the rows' primary key, not a
+    /// read, has the last word.
+    pub fn taken(nights: &[String]) -> Self {
+        Self::Rejected(format!("nights already booked: {}", nights.join(", ")))
+    }
+
+    /// What the night hold records.
+    pub fn status(&self) -> HoldStatus {
+        match self {
+            Self::Reserved => HoldStatus::Held,
+            Self::Rejected(_) => HoldStatus::Rejected,
+        }
+    }
+
+    /// Why it was rejected, if it was.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Reserved => None,
+            Self::Rejected(why) => Some(why),
+        }
+    }
+}
+
+/// Decides a hold of `nights` for `guests` at `campsite` (None: it does not exist), before any
+/// night is tried.
+pub fn decide_hold(campsite: Option<&Campsite>, guests: i64, nights: usize) -> HoldDecision {
+    hold_refusal(campsite, guests, nights).map_or(HoldDecision::Reserved, |why| HoldDecision::Rejected(why.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +281,28 @@ mod tests {
         assert_eq!(hold_refusal(Some(&gone), 2, 1), Some("campsite has been withdrawn"));
         assert_eq!(hold_refusal(Some(&site(4)), 5, 1), Some("more guests than the campsite takes"));
         assert_eq!(hold_refusal(Some(&site(4)), 4, 2), None);
+    }
+
+    #[test]
+    fn a_hold_that_fits_is_reserved_and_one_that_meets_booked_nights_names_them() {
+        assert_eq!(decide_hold(Some(&site(4)), 4, 2), HoldDecision::Reserved);
+        assert_eq!(decide_hold(Some(&site(4)), 4, 0), HoldDecision::Rejected("no nights to hold".into()));
+        let taken = HoldDecision::taken(&["2026-12-01".into(), "2026-12-02".into()]);
+        assert_eq!(taken.reason(), Some("nights already booked: 2026-12-01, 2026-12-02"));
+        assert_eq!(taken.status(), HoldStatus::Rejected);
+    }
+
+    #[test]
+    fn a_stay_holds_its_nights_up_to_check_out() {
+        let req = |check_in: &str, check_out: &str| HoldRequest {
+            reservation_id: 1,
+            campsite_id: 1,
+            check_in: check_in.into(),
+            check_out: check_out.into(),
+            guests: 2,
+        };
+        assert_eq!(req("2026-12-31", "2027-01-02").nights(), ["2026-12-31", "2027-01-01"]);
+        assert!(req("2027-01-02", "2026-12-31").nights().is_empty(), "a stay backwards holds nothing");
+        assert!(req("nonsense", "2026-12-31").nights().is_empty());
     }
 }

@@ -5,7 +5,8 @@ use skycamp_contracts::reservation::{self as ev, Booked, ReservationEvent};
 use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
-use crate::store::{CampsiteStore, HoldRequest};
+use crate::domain::HoldRequest;
+use crate::store::CampsiteStore;
 
 /// Holds nights for placed campsite reservations and frees them for cancelled ones.
 pub struct ReservationEvents {

@@ -3,6 +3,7 @@
 //! concurrency, on SQLite and PostgreSQL alike. A stay's nights go in together or not at all.
 
 use skycamp_contracts::campsite::{self as ev, CampsiteChanged, CampsiteSnapshot, NightsDecided};
+use skycamp_contracts::hold::{self, Answer, HoldStatus, OnHold, OnRelease};
 use skycamp_contracts::{campsite_subject, reservation_subject, topics};
 use skycamp_platform::clock::Clock;
 use skycamp_platform::db::{Db, Migration, Tx};
@@ -11,7 +12,9 @@ use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 use sqlx::AssertSqlSafe;
 
-use crate::domain::{Campsite, CampsiteChange, ChangeError, Upcoming, check_change, check_delete, hold_refusal};
+use crate::domain::{
+    Campsite, CampsiteChange, ChangeError, HoldDecision, HoldRequest, Upcoming, check_change, check_delete, decide_hold,
+};
 
 /// Schema of the campsite database.
 pub const MIGRATIONS: &[Migration] = &[
@@ -40,7 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
 const SELECT: &str = "SELECT id, name, location, description, price_per_night, capacity, amenities, deleted, version, created_at, updated_at FROM campsites";
 type Row = (i64, String, String, String, i64, i64, String, i64, i64, String, String);
 
-fn to_campsite(r: Row) -> Campsite {
+fn to_campsite(r: Row) -> anyhow::Result<Campsite> {
     let (
         id,
         name,
@@ -54,8 +57,9 @@ fn to_campsite(r: Row) -> Campsite {
         created_at,
         updated_at,
     ) = r;
-    let amenities = serde_json::from_str(&amenities).unwrap_or_default();
-    Campsite {
+    let amenities = serde_json::from_str(&amenities)
+        .map_err(|e| anyhow::anyhow!("campsite {id} has unreadable amenities {amenities:?}: {e}"))?;
+    Ok(Campsite {
         id,
         name,
         location,
@@ -67,7 +71,7 @@ fn to_campsite(r: Row) -> Campsite {
         version,
         created_at,
         updated_at,
-    }
+    })
 }
 
 /// The snapshot other services see.
@@ -85,22 +89,12 @@ pub fn snapshot(c: &Campsite) -> CampsiteSnapshot {
     }
 }
 
-/// A request to hold a stay's nights.
-#[derive(Debug, Clone)]
-pub struct HoldRequest {
-    pub reservation_id: i64,
-    pub campsite_id: i64,
-    pub check_in: String,
-    pub check_out: String,
-    pub guests: i64,
-}
-
 /// What became of a hold request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HoldOutcome {
+    /// This event was handled before, or asked for a hold already decided or released.
     Duplicate,
-    Reserved,
-    Rejected(String),
+    Decided(HoldDecision),
 }
 
 /// Campsites and their nights.
@@ -124,7 +118,7 @@ impl CampsiteStore {
                 .bind(limit)
                 .fetch_all(self.db.pool())
                 .await?;
-        Ok(rows.into_iter().map(to_campsite).collect())
+        rows.into_iter().map(to_campsite).collect()
     }
 
     /// One campsite, deleted or not.
@@ -133,13 +127,13 @@ impl CampsiteStore {
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?;
-        Ok(row.map(to_campsite))
+        row.map(to_campsite).transpose()
     }
 
     async fn get_in(tx: &mut Tx, id: i64) -> anyhow::Result<Option<Campsite>> {
         let row: Option<Row> =
             sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE id = $1"))).bind(id).fetch_optional(&mut **tx).await?;
-        Ok(row.map(to_campsite))
+        row.map(to_campsite).transpose()
     }
 
     /// Nights booked from today on, and the most guests among them.
@@ -235,36 +229,72 @@ impl CampsiteStore {
         Ok(Ok(()))
     }
 
-    /// Holds a stay's nights for a reservation, all or none, exactly once per reservation.
+    /// Holds a stay's nights for a reservation, all or none, exactly once per reservation
+    /// ([`hold::on_hold`]).
     pub async fn hold_nights(&self, event_id: &str, req: &HoldRequest) -> anyhow::Result<HoldOutcome> {
-        let nights: Vec<String> = skycamp_contracts::reservation::nights(&req.check_in, &req.check_out)
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let nights = req.nights();
         let mut tx = self.db.begin().await?;
         if !inbox::claim(&mut tx, "campsite", event_id).await? {
             return Ok(HoldOutcome::Duplicate);
         }
-        if let Some((status, reason)) = Self::hold_of(&mut tx, req.reservation_id).await? {
-            // Asked again (an operator's retry): answer again with the decision already made.
-            let kind = match status.as_str() {
-                "HELD" => ev::NIGHTS_RESERVED,
-                "REJECTED" => ev::NIGHTS_REJECTED,
-                _ => return self.waker.commit(tx).await.map(|()| HoldOutcome::Duplicate),
-            };
-            let data =
-                NightsDecided { reservation_id: req.reservation_id, campsite_id: req.campsite_id, nights, reason };
-            outbox::emit(&mut tx, topics::CAMPSITE, kind, reservation_subject(req.reservation_id), &data).await?;
-            self.waker.commit(tx).await?;
+        let recorded = Self::hold_of(&mut tx, req.reservation_id).await?;
+        match hold::on_hold(recorded.as_ref().map(|(status, _)| *status)) {
+            OnHold::Ignore => {}
+            OnHold::Repeat(answer) => {
+                let reason = recorded.and_then(|(_, reason)| reason);
+                self.answer(&mut tx, answer, req, nights, reason).await?;
+            }
+            OnHold::Decide => {
+                let campsite = Self::get_in(&mut tx, req.campsite_id).await?;
+                let decision = decide_hold(campsite.as_ref(), req.guests, nights.len());
+                if decision == HoldDecision::Reserved && !self.take_nights(&mut tx, req, &nights).await? {
+                    // Some night is taken: undo all of them and decide again in a fresh transaction.
+                    drop(tx);
+                    return self.reject_taken(event_id, req, nights).await;
+                }
+                return self.decide(tx, req, nights, decision).await;
+            }
+        }
+        self.waker.commit(tx).await?;
+        Ok(HoldOutcome::Duplicate)
+    }
+
+    /// Records a rejection for nights found taken, unless another delivery got there first.
+    async fn reject_taken(
+        &self,
+        event_id: &str,
+        req: &HoldRequest,
+        nights: Vec<String>,
+    ) -> anyhow::Result<HoldOutcome> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, "campsite", event_id).await?
+            || Self::hold_of(&mut tx, req.reservation_id).await?.is_some()
+        {
             return Ok(HoldOutcome::Duplicate);
         }
-        let campsite = Self::get_in(&mut tx, req.campsite_id).await?;
-        if let Some(why) = hold_refusal(campsite.as_ref(), req.guests, nights.len()) {
-            return self.reject(tx, req, &nights, why.to_owned()).await;
-        }
+        let taken = self.taken_nights(&mut tx, req.campsite_id, &nights).await?;
+        self.decide(tx, req, nights, HoldDecision::taken(&taken)).await
+    }
+
+    /// Records `decision` and publishes it, in `tx`.
+    async fn decide(
+        &self,
+        mut tx: Tx,
+        req: &HoldRequest,
+        nights: Vec<String>,
+        decision: HoldDecision,
+    ) -> anyhow::Result<HoldOutcome> {
+        self.record_hold(&mut tx, req, decision.status(), decision.reason()).await?;
+        let answer = if decision == HoldDecision::Reserved { Answer::Reserved } else { Answer::Rejected };
+        self.answer(&mut tx, answer, req, nights, decision.reason().map(str::to_owned)).await?;
+        self.waker.commit(tx).await?;
+        Ok(HoldOutcome::Decided(decision))
+    }
+
+    /// Inserts every night of the stay; false when any of them is booked already.
+    async fn take_nights(&self, tx: &mut Tx, req: &HoldRequest, nights: &[String]) -> anyhow::Result<bool> {
         let mut inserted = 0;
-        for night in &nights {
+        for night in nights {
             inserted += sqlx::query(
                 "INSERT INTO campsite_nights (campsite_id, night, reservation_id, guests) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (campsite_id, night) DO NOTHING",
@@ -273,49 +303,28 @@ impl CampsiteStore {
             .bind(night)
             .bind(req.reservation_id)
             .bind(req.guests)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
         }
-        if inserted < nights.len() as u64 {
-            // Some night is taken: undo all of them and record the rejection in a fresh transaction.
-            drop(tx);
-            let mut tx = self.db.begin().await?;
-            if !inbox::claim(&mut tx, "campsite", event_id).await?
-                || Self::hold_of(&mut tx, req.reservation_id).await?.is_some()
-            {
-                return Ok(HoldOutcome::Duplicate);
-            }
-            let taken = self.taken_nights(&mut tx, req.campsite_id, &nights).await?;
-            return self.reject(tx, req, &nights, format!("nights already booked: {}", taken.join(", "))).await;
-        }
-        self.record_hold(&mut tx, req, "HELD", None).await?;
-        let data =
-            NightsDecided { reservation_id: req.reservation_id, campsite_id: req.campsite_id, nights, reason: None };
-        outbox::emit(&mut tx, topics::CAMPSITE, ev::NIGHTS_RESERVED, reservation_subject(req.reservation_id), &data)
-            .await?;
-        self.waker.commit(tx).await?;
-        Ok(HoldOutcome::Reserved)
+        Ok(inserted == nights.len() as u64)
     }
 
-    async fn reject(
+    /// Publishes the answer about a reservation's nights.
+    async fn answer(
         &self,
-        mut tx: Tx,
+        tx: &mut Tx,
+        answer: Answer,
         req: &HoldRequest,
-        nights: &[String],
-        why: String,
-    ) -> anyhow::Result<HoldOutcome> {
-        self.record_hold(&mut tx, req, "REJECTED", Some(&why)).await?;
-        let data = NightsDecided {
-            reservation_id: req.reservation_id,
-            campsite_id: req.campsite_id,
-            nights: nights.to_vec(),
-            reason: Some(why.clone()),
+        nights: Vec<String>,
+        reason: Option<String>,
+    ) -> anyhow::Result<()> {
+        let kind = match answer {
+            Answer::Reserved => ev::NIGHTS_RESERVED,
+            Answer::Rejected => ev::NIGHTS_REJECTED,
         };
-        outbox::emit(&mut tx, topics::CAMPSITE, ev::NIGHTS_REJECTED, reservation_subject(req.reservation_id), &data)
-            .await?;
-        self.waker.commit(tx).await?;
-        Ok(HoldOutcome::Rejected(why))
+        let data = NightsDecided { reservation_id: req.reservation_id, campsite_id: req.campsite_id, nights, reason };
+        outbox::emit(tx, topics::CAMPSITE, kind, reservation_subject(req.reservation_id), &data).await
     }
 
     async fn taken_nights(&self, tx: &mut Tx, campsite_id: i64, nights: &[String]) -> anyhow::Result<Vec<String>> {
@@ -334,7 +343,7 @@ impl CampsiteStore {
         &self,
         tx: &mut Tx,
         req: &HoldRequest,
-        status: &str,
+        status: HoldStatus,
         reason: Option<&str>,
     ) -> anyhow::Result<()> {
         sqlx::query(
@@ -346,7 +355,7 @@ impl CampsiteStore {
         .bind(&req.check_in)
         .bind(&req.check_out)
         .bind(req.guests)
-        .bind(status)
+        .bind(status.as_str())
         .bind(reason)
         .bind(time::now_rfc3339())
         .execute(&mut **tx)
@@ -354,19 +363,20 @@ impl CampsiteStore {
         Ok(())
     }
 
-    /// Frees a reservation's nights, if it holds any; a cancel that arrives before its hold leaves
-    /// a tombstone so the late hold request is ignored. Returns false for a duplicate.
+    /// Frees a reservation's nights, if it holds any ([`hold::on_release`]). Returns false for a
+    /// duplicate.
     pub async fn release_nights(&self, event_id: &str, req: &HoldRequest) -> anyhow::Result<bool> {
         let mut tx = self.db.begin().await?;
         if !inbox::claim(&mut tx, "campsite", event_id).await? {
             return Ok(false);
         }
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM night_holds WHERE reservation_id = $1")
-            .bind(req.reservation_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match status.as_deref() {
-            Some("HELD") => {
+        let recorded = Self::hold_of(&mut tx, req.reservation_id).await?;
+        match hold::on_release(recorded.map(|(status, _)| status)) {
+            OnRelease::Nothing => {}
+            OnRelease::Tombstone => {
+                self.record_hold(&mut tx, req, HoldStatus::Released, Some(hold::RELEASED_BEFORE_DECIDED)).await?
+            }
+            OnRelease::Release => {
                 let nights: Vec<String> =
                     sqlx::query_scalar("SELECT night FROM campsite_nights WHERE reservation_id = $1 ORDER BY night")
                         .bind(req.reservation_id)
@@ -376,7 +386,8 @@ impl CampsiteStore {
                     .bind(req.reservation_id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE night_holds SET status = 'RELEASED', updated_at = $1 WHERE reservation_id = $2")
+                sqlx::query("UPDATE night_holds SET status = $1, updated_at = $2 WHERE reservation_id = $3")
+                    .bind(HoldStatus::Released.as_str())
                     .bind(time::now_rfc3339())
                     .bind(req.reservation_id)
                     .execute(&mut *tx)
@@ -387,17 +398,9 @@ impl CampsiteStore {
                     nights,
                     reason: None,
                 };
-                outbox::emit(
-                    &mut tx,
-                    topics::CAMPSITE,
-                    ev::NIGHTS_RELEASED,
-                    reservation_subject(req.reservation_id),
-                    &data,
-                )
-                .await?;
+                let subject = reservation_subject(req.reservation_id);
+                outbox::emit(&mut tx, topics::CAMPSITE, ev::NIGHTS_RELEASED, subject, &data).await?;
             }
-            Some(_) => {}
-            None => self.record_hold(&mut tx, req, "RELEASED", Some("cancelled before the hold was decided")).await?,
         }
         self.waker.commit(tx).await?;
         Ok(true)
@@ -423,11 +426,13 @@ impl CampsiteStore {
         .await?)
     }
 
-    async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<(String, Option<String>)>> {
-        Ok(sqlx::query_as("SELECT status, reason FROM night_holds WHERE reservation_id = $1")
-            .bind(reservation_id)
-            .fetch_optional(&mut **tx)
-            .await?)
+    async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<(HoldStatus, Option<String>)>> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, reason FROM night_holds WHERE reservation_id = $1")
+                .bind(reservation_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        row.map(|(status, reason)| Ok((status.parse()?, reason))).transpose()
     }
 
     async fn announce(&self, tx: &mut Tx, id: i64, kind: &str) -> anyhow::Result<Campsite> {

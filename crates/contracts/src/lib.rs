@@ -6,6 +6,7 @@
 //! - [`topics`]: one topic per producing context.
 //! - [`customer`]: the customer key (phone), normalised the same way by every service.
 //! - [`text`]: the rules for free text (names, descriptions, reviews) every service applies.
+//! - [`hold`]: the lifecycle of a seat or night hold both inventories follow.
 //! - [`flight`]: events the flight service publishes.
 //! - [`reservation`]: events the reservation service publishes.
 //! - [`payment`]: events the payment service publishes.
@@ -15,6 +16,7 @@
 pub mod campsite;
 pub mod customer;
 pub mod flight;
+pub mod hold;
 pub mod mileage;
 pub mod notification;
 pub mod payment;

@@ -1,5 +1,6 @@
 //! Flights as the airline admin defines them, and the rules for changing them.
 
+use skycamp_contracts::hold::HoldStatus;
 use thiserror::Error;
 
 /// Most seats a flight may have.
@@ -147,13 +148,37 @@ pub enum HoldDecision {
     Rejected(&'static str),
 }
 
+impl HoldDecision {
+    /// The answer when the seats went to another reservation between reading the flight and
+    /// holding them: the conditional update, not the read, has the last word.
+    pub const OUTSOLD: Self = Self::Rejected(NOT_ENOUGH_SEATS);
+
+    /// What the seat hold records.
+    pub fn status(&self) -> HoldStatus {
+        match self {
+            Self::Reserved => HoldStatus::Held,
+            Self::Rejected(_) => HoldStatus::Rejected,
+        }
+    }
+
+    /// Why it was rejected, if it was.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::Reserved => None,
+            Self::Rejected(why) => Some(why),
+        }
+    }
+}
+
+const NOT_ENOUGH_SEATS: &str = "not enough seats left";
+
 /// Decides a hold for `count` seats on `flight` (None: the flight does not exist).
 pub fn decide_hold(flight: Option<&Flight>, count: i64) -> HoldDecision {
     match flight {
         None => HoldDecision::Rejected("flight does not exist"),
         Some(f) if f.deleted => HoldDecision::Rejected("flight has been withdrawn"),
         Some(f) if f.can_hold(count) => HoldDecision::Reserved,
-        Some(_) => HoldDecision::Rejected("not enough seats left"),
+        Some(_) => HoldDecision::Rejected(NOT_ENOUGH_SEATS),
     }
 }
 

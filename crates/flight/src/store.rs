@@ -3,6 +3,7 @@
 //! never oversell (a `CHECK` constraint guards the same invariant once more).
 
 use skycamp_contracts::flight::{self as ev, FlightChanged, FlightSnapshot, SeatsDecided};
+use skycamp_contracts::hold::{self, Answer, HoldStatus, OnHold, OnRelease};
 use skycamp_contracts::{flight_subject, reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx};
 use skycamp_platform::idempotency::Idempotent;
@@ -61,6 +62,14 @@ pub enum HoldOutcome {
     /// This event was handled before; nothing changed.
     Duplicate,
     Decided(HoldDecision),
+}
+
+/// One reservation's seat hold as recorded.
+#[derive(Debug)]
+struct Hold {
+    status: HoldStatus,
+    count: i64,
+    reason: Option<String>,
 }
 
 /// Flights and seat holds.
@@ -181,7 +190,8 @@ impl FlightStore {
         Ok(Ok(()))
     }
 
-    /// Decides a hold of `count` seats for a reservation, exactly once per reservation.
+    /// Decides a hold of `count` seats for a reservation, exactly once per reservation
+    /// ([`hold::on_hold`]).
     pub async fn hold_seats(
         &self,
         event_id: &str,
@@ -193,76 +203,50 @@ impl FlightStore {
         if !inbox::claim(&mut tx, "flight", event_id).await? {
             return Ok(HoldOutcome::Duplicate);
         }
-        if let Some((status, count, reason)) = Self::hold_of(&mut tx, reservation_id).await? {
-            // Asked again (an operator's retry): answer again with the decision already made.
-            let kind = match status.as_str() {
-                "HELD" => ev::SEATS_RESERVED,
-                "REJECTED" => ev::SEATS_REJECTED,
-                _ => return self.waker.commit(tx).await.map(|()| HoldOutcome::Duplicate),
-            };
-            let flight = Self::get_in(&mut tx, flight_id).await?;
-            let data = SeatsDecided { reservation_id, flight_id, count, reason, flight: flight.as_ref().map(snapshot) };
-            self.emit(&mut tx, kind, reservation_subject(reservation_id), &data).await?;
-            self.waker.commit(tx).await?;
-            return Ok(HoldOutcome::Duplicate);
-        }
-        let now = time::now_rfc3339();
-        let held = sqlx::query(
-            "UPDATE flights SET seats_held = seats_held + $1, version = version + 1, updated_at = $2
-             WHERE id = $3 AND deleted = 0 AND $1 > 0 AND seats_held + $1 <= seat",
-        )
-        .bind(count)
-        .bind(&now)
-        .bind(flight_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let flight = Self::get_in(&mut tx, flight_id).await?;
-        // The conditional update is the authority; the domain rule only names the reason.
-        let decision = match (held, decide_hold(flight.as_ref(), count)) {
-            (true, _) => HoldDecision::Reserved,
-            (false, HoldDecision::Rejected(why)) => HoldDecision::Rejected(why),
-            (false, HoldDecision::Reserved) => HoldDecision::Rejected("not enough seats left"),
+        let recorded = Self::hold_of(&mut tx, reservation_id).await?;
+        let outcome = match hold::on_hold(recorded.as_ref().map(|h| h.status)) {
+            OnHold::Ignore => HoldOutcome::Duplicate,
+            OnHold::Repeat(answer) => {
+                let (count, reason) = recorded.map_or((count, None), |h| (h.count, h.reason));
+                self.answer(&mut tx, answer, reservation_id, flight_id, count, reason).await?;
+                HoldOutcome::Duplicate
+            }
+            OnHold::Decide => {
+                let mut decision = decide_hold(Self::get_in(&mut tx, flight_id).await?.as_ref(), count);
+                if decision == HoldDecision::Reserved && !self.take_seats(&mut tx, flight_id, count).await? {
+                    decision = HoldDecision::OUTSOLD;
+                }
+                let reason = decision.reason().map(str::to_owned);
+                self.record_hold(&mut tx, reservation_id, flight_id, count, decision.status(), reason.as_deref())
+                    .await?;
+                let answer = if decision == HoldDecision::Reserved { Answer::Reserved } else { Answer::Rejected };
+                self.answer(&mut tx, answer, reservation_id, flight_id, count, reason).await?;
+                HoldOutcome::Decided(decision)
+            }
         };
-        let (status, kind, reason) = match decision {
-            HoldDecision::Reserved => ("HELD", ev::SEATS_RESERVED, None),
-            HoldDecision::Rejected(why) => ("REJECTED", ev::SEATS_REJECTED, Some(why.to_owned())),
-        };
-        sqlx::query(
-            "INSERT INTO seat_holds (reservation_id, flight_id, seat_count, status, reason, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(reservation_id)
-        .bind(flight_id)
-        .bind(count)
-        .bind(status)
-        .bind(&reason)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        let data = SeatsDecided { reservation_id, flight_id, count, reason, flight: flight.as_ref().map(snapshot) };
-        self.emit(&mut tx, kind, reservation_subject(reservation_id), &data).await?;
         self.waker.commit(tx).await?;
-        Ok(HoldOutcome::Decided(decision))
+        Ok(outcome)
     }
 
-    /// Returns a reservation's seats, if it holds any. A cancel that arrives before its hold
-    /// leaves a tombstone, so the late hold request is ignored. Returns false for a duplicate.
+    /// Returns a reservation's seats, if it holds any ([`hold::on_release`]). Returns false for a
+    /// duplicate.
     pub async fn release_seats(&self, event_id: &str, reservation_id: i64, flight_id: i64) -> anyhow::Result<bool> {
         let mut tx = self.db.begin().await?;
         if !inbox::claim(&mut tx, "flight", event_id).await? {
             return Ok(false);
         }
-        let now = time::now_rfc3339();
-        let hold: Option<(i64, String)> =
-            sqlx::query_as("SELECT seat_count, status FROM seat_holds WHERE reservation_id = $1")
-                .bind(reservation_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match hold {
-            Some((count, status)) if status == "HELD" => {
-                sqlx::query("UPDATE seat_holds SET status = 'RELEASED', updated_at = $1 WHERE reservation_id = $2")
+        let recorded = Self::hold_of(&mut tx, reservation_id).await?;
+        match hold::on_release(recorded.as_ref().map(|h| h.status)) {
+            OnRelease::Nothing => {}
+            OnRelease::Tombstone => {
+                let why = Some(hold::RELEASED_BEFORE_DECIDED);
+                self.record_hold(&mut tx, reservation_id, flight_id, 0, HoldStatus::Released, why).await?;
+            }
+            OnRelease::Release => {
+                let count = recorded.map_or(0, |h| h.count);
+                let now = time::now_rfc3339();
+                sqlx::query("UPDATE seat_holds SET status = $1, updated_at = $2 WHERE reservation_id = $3")
+                    .bind(HoldStatus::Released.as_str())
                     .bind(&now)
                     .bind(reservation_id)
                     .execute(&mut *tx)
@@ -285,41 +269,90 @@ impl FlightStore {
                 };
                 self.emit(&mut tx, ev::SEATS_RELEASED, reservation_subject(reservation_id), &data).await?;
             }
-            Some(_) => {}
-            None => {
-                sqlx::query(
-                    "INSERT INTO seat_holds (reservation_id, flight_id, seat_count, status, reason, updated_at)
-                     VALUES ($1, $2, 0, 'RELEASED', 'cancelled before the hold was decided', $3)",
-                )
-                .bind(reservation_id)
-                .bind(flight_id)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         self.waker.commit(tx).await?;
         Ok(true)
+    }
+
+    /// Takes `count` seats if they are still free; the conditional update is the authority
+    /// against overselling, whatever the concurrency.
+    async fn take_seats(&self, tx: &mut Tx, flight_id: i64, count: i64) -> anyhow::Result<bool> {
+        let taken = sqlx::query(
+            "UPDATE flights SET seats_held = seats_held + $1, version = version + 1, updated_at = $2
+             WHERE id = $3 AND deleted = 0 AND $1 > 0 AND seats_held + $1 <= seat",
+        )
+        .bind(count)
+        .bind(time::now_rfc3339())
+        .bind(flight_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn record_hold(
+        &self,
+        tx: &mut Tx,
+        reservation_id: i64,
+        flight_id: i64,
+        count: i64,
+        status: HoldStatus,
+        reason: Option<&str>,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO seat_holds (reservation_id, flight_id, seat_count, status, reason, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(reservation_id)
+        .bind(flight_id)
+        .bind(count)
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(time::now_rfc3339())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Publishes the answer about a reservation's seats, with the flight as it now stands.
+    async fn answer(
+        &self,
+        tx: &mut Tx,
+        answer: Answer,
+        reservation_id: i64,
+        flight_id: i64,
+        count: i64,
+        reason: Option<String>,
+    ) -> anyhow::Result<()> {
+        let kind = match answer {
+            Answer::Reserved => ev::SEATS_RESERVED,
+            Answer::Rejected => ev::SEATS_REJECTED,
+        };
+        let flight = Self::get_in(tx, flight_id).await?;
+        let data = SeatsDecided { reservation_id, flight_id, count, reason, flight: flight.as_ref().map(snapshot) };
+        self.emit(tx, kind, reservation_subject(reservation_id), &data).await
     }
 
     /// Up to `limit` seat holds after reservation `after`, by reservation (for audits and
     /// tests): (reservation id, flight id, count).
     pub async fn holds(&self, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<(i64, i64, i64)>> {
         Ok(sqlx::query_as(
-            "SELECT reservation_id, flight_id, seat_count FROM seat_holds WHERE status = 'HELD' AND reservation_id > $1
-             ORDER BY reservation_id LIMIT $2",
+            "SELECT reservation_id, flight_id, seat_count FROM seat_holds WHERE status = $1 AND reservation_id > $2
+             ORDER BY reservation_id LIMIT $3",
         )
+        .bind(HoldStatus::Held.as_str())
         .bind(after.unwrap_or(i64::MIN))
         .bind(limit)
         .fetch_all(self.db.pool())
         .await?)
     }
 
-    async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<(String, i64, Option<String>)>> {
-        Ok(sqlx::query_as("SELECT status, seat_count, reason FROM seat_holds WHERE reservation_id = $1")
-            .bind(reservation_id)
-            .fetch_optional(&mut **tx)
-            .await?)
+    async fn hold_of(tx: &mut Tx, reservation_id: i64) -> anyhow::Result<Option<Hold>> {
+        let row: Option<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT status, seat_count, reason FROM seat_holds WHERE reservation_id = $1")
+                .bind(reservation_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        row.map(|(status, count, reason)| Ok(Hold { status: status.parse()?, count, reason })).transpose()
     }
 
     async fn announce(&self, tx: &mut Tx, id: i64, kind: &str) -> anyhow::Result<Flight> {

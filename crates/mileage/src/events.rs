@@ -7,8 +7,8 @@ use skycamp_contracts::review::{self as rev, ReviewEvent};
 use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
-use crate::domain::Rules;
-use crate::store::{Cause, MileageStore};
+use crate::domain::{Cause, Rules};
+use crate::store::MileageStore;
 
 /// Turns payment and review events into ledger entries, one per event.
 pub struct PaymentAndReviewEvents {

@@ -1,13 +1,12 @@
 //! The ledger's SQL adapter: append-only entries, one per causing event.
 
-use serde::Serialize;
 use skycamp_contracts::mileage::{self as ev, MileageEvent};
 use skycamp_contracts::{reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration, Tx};
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 
-use crate::domain::refund_deduction;
+use crate::domain::{Cause, Entry, Ledger, Posting};
 
 /// Schema of the mileage database.
 pub const MIGRATIONS: &[Migration] = &[
@@ -24,53 +23,6 @@ pub const MIGRATIONS: &[Migration] = &[
     inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
 ];
-
-/// Why points change.
-#[derive(Debug, Clone)]
-pub enum Cause {
-    Payment {
-        customer: String,
-        reservation_id: i64,
-        points: i64,
-    },
-    /// Takes back what the reservation's payment earned.
-    Refund {
-        customer: String,
-        reservation_id: i64,
-    },
-    Review {
-        customer: String,
-        reservation_id: i64,
-        points: i64,
-    },
-    /// Takes back what the reservation's review earned.
-    ReviewWithdrawn {
-        customer: String,
-        reservation_id: i64,
-    },
-}
-
-/// One entry of the ledger.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Entry {
-    pub id: i64,
-    points: i64,
-    cause: String,
-    cause_event_id: String,
-    reservation_id: Option<i64>,
-    created_at: String,
-}
-
-/// A customer's balance and (a page of) entries.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ledger {
-    customer: String,
-    /// Over every entry, not only those shown.
-    balance: i64,
-    pub entries: Vec<Entry>,
-}
 
 /// The mileage ledger.
 #[derive(Clone)]
@@ -90,20 +42,13 @@ impl MileageStore {
         if !inbox::claim(&mut tx, "mileage", event_id).await? {
             return Ok(());
         }
-        let (customer, reservation_id, points) = match cause {
-            Cause::Payment { customer, reservation_id, points }
-            | Cause::Review { customer, reservation_id, points } => (customer, *reservation_id, *points),
-            Cause::Refund { customer, reservation_id } => {
-                let earned = Self::earned_by(&mut tx, *reservation_id, "PaymentApproved").await?;
-                (customer, *reservation_id, refund_deduction(earned))
-            }
-            Cause::ReviewWithdrawn { customer, reservation_id } => {
-                let earned = Self::earned_by(&mut tx, *reservation_id, "ReviewWritten").await?;
-                (customer, *reservation_id, refund_deduction(earned))
-            }
+        let earned = match cause.takes_back() {
+            Some(earned_by) => Self::earned_by(&mut tx, cause.reservation_id(), earned_by).await?,
+            None => None,
         };
-        if points != 0 {
-            self.append(&mut tx, event_id, event_type, customer, reservation_id, points).await?;
+        let posting = cause.posting(earned);
+        if posting != Posting::Nothing {
+            self.append(&mut tx, event_id, event_type, cause, posting).await?;
         }
         self.waker.commit(tx).await
     }
@@ -123,18 +68,18 @@ impl MileageStore {
         &self,
         tx: &mut Tx,
         event_id: &str,
-        cause: &str,
-        customer: &str,
-        reservation_id: i64,
-        points: i64,
+        event_type: &str,
+        cause: &Cause,
+        posting: Posting,
     ) -> anyhow::Result<()> {
+        let (customer, reservation_id, points) = (cause.customer(), cause.reservation_id(), posting.points());
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO mileage_entries (customer, points, cause, cause_event_id, reservation_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(customer)
         .bind(points)
-        .bind(cause)
+        .bind(event_type)
         .bind(event_id)
         .bind(reservation_id)
         .bind(time::now_rfc3339())
@@ -147,9 +92,12 @@ impl MileageStore {
             points,
             balance,
             reservation_id: Some(reservation_id),
-            cause: cause.to_owned(),
+            cause: event_type.to_owned(),
         };
-        let kind = if points > 0 { ev::MILEAGE_ACCRUED } else { ev::MILEAGE_DEDUCTED };
+        let kind = match posting {
+            Posting::Deduct(_) => ev::MILEAGE_DEDUCTED,
+            Posting::Accrue(_) | Posting::Nothing => ev::MILEAGE_ACCRUED,
+        };
         outbox::emit(tx, topics::MILEAGE, kind, reservation_subject(reservation_id), &data).await
     }
 

@@ -1,5 +1,6 @@
 //! What a message says for each status change.
 
+use serde::Serialize;
 use skycamp_contracts::payment::PaymentEvent;
 use skycamp_contracts::reservation::{Booked, ReservationEvent};
 
@@ -49,6 +50,20 @@ pub fn for_refund(p: &PaymentEvent) -> Draft {
         topic: "refunded",
         text: format!("{} KRW for reservation {} has been refunded.", p.amount, p.reservation_id),
     }
+}
+
+/// A message as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: i64,
+    pub phone: String,
+    pub email: Option<String>,
+    pub reservation_id: i64,
+    pub topic: String,
+    pub text: String,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
 }
 
 #[cfg(test)]

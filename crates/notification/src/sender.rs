@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::store::Message;
+use crate::domain::Message;
 
 /// Delivers one message; an error means "try again later".
 #[async_trait]

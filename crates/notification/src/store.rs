@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use skycamp_contracts::notification::{self as ev, NotificationEvent};
 use skycamp_contracts::{reservation_subject, topics};
 use skycamp_platform::db::{Db, Migration};
@@ -12,7 +11,7 @@ use skycamp_platform::{inbox, time};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Draft;
+use crate::domain::{Draft, Message};
 use crate::sender::Sender;
 
 /// Schema of the notification database.
@@ -30,20 +29,6 @@ pub const MIGRATIONS: &[Migration] = &[
     inbox::HANDLED_MS_MIGRATION,
     skycamp_platform::deadletter::MIGRATION,
 ];
-
-/// A message as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    pub id: i64,
-    pub phone: String,
-    pub email: Option<String>,
-    pub reservation_id: i64,
-    pub topic: String,
-    pub text: String,
-    pub created_at: String,
-    pub delivered_at: Option<String>,
-}
 
 type Row = (i64, String, Option<String>, i64, String, String, String, Option<String>);
 const SELECT: &str = "SELECT id, phone, email, reservation_id, topic, text, created_at, delivered_at FROM messages";

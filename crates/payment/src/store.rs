@@ -7,7 +7,9 @@ use skycamp_platform::db::{Db, Migration, Tx, is_unique_violation};
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 
-use crate::domain::{Charge, PaymentStatus, RefundError, decide, refund_from};
+use crate::domain::{
+    Charge, ChargeDecision, Compensation, PaymentStatus, RefundError, compensate, decide_charge, refund_from,
+};
 
 /// Schema of the payment database.
 pub const MIGRATIONS: &[Migration] = &[
@@ -104,16 +106,11 @@ impl PaymentStore {
     /// Charges for a reservation once; a repeat returns the first answer.
     pub async fn approve(&self, charge: &Charge, decline_above: i64) -> anyhow::Result<Approval> {
         let mut tx = self.db.begin().await?;
-        if let Some(existing) = Self::by_reservation(&mut tx, charge.reservation_id).await? {
-            return Ok(if existing.amount == charge.amount {
-                Approval::Existing(existing)
-            } else {
-                Approval::AmountMismatch(existing)
-            });
-        }
-        let (status, reason) = match decide(charge.amount, decline_above) {
-            Ok(()) => (PaymentStatus::Approved, None),
-            Err(why) => (PaymentStatus::Declined, Some(why)),
+        let existing = Self::by_reservation(&mut tx, charge.reservation_id).await?;
+        let (status, reason) = match decide_charge(existing, charge, decline_above) {
+            ChargeDecision::New(status, reason) => (status, reason),
+            ChargeDecision::Repeat(payment) => return Ok(Approval::Existing(payment)),
+            ChargeDecision::AmountMismatch(payment) => return Ok(Approval::AmountMismatch(payment)),
         };
         let inserted = self.insert(&mut tx, charge, status, reason.as_deref()).await;
         let payment = match inserted {
@@ -190,18 +187,21 @@ impl PaymentStore {
         mut payment: Payment,
         reason: &str,
     ) -> anyhow::Result<Result<Payment, RefundError>> {
-        let status = PaymentStatus::parse(&payment.status).unwrap_or(PaymentStatus::Declined);
-        match refund_from(status) {
+        match refund_from(PaymentStatus::stored(&payment.status)?) {
             Err(e) => Ok(Err(e)),
             Ok(false) => Ok(Ok(payment)),
             Ok(true) => {
                 let now = time::now_rfc3339();
-                sqlx::query("UPDATE payments SET status = 'REFUNDED', reason = $1, updated_at = $2 WHERE id = $3 AND status = 'APPROVED'")
-                    .bind(reason)
-                    .bind(&now)
-                    .bind(payment.id)
-                    .execute(&mut **tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE payments SET status = $1, reason = $2, updated_at = $3 WHERE id = $4 AND status = $5",
+                )
+                .bind(PaymentStatus::Refunded.as_str())
+                .bind(reason)
+                .bind(&now)
+                .bind(payment.id)
+                .bind(PaymentStatus::Approved.as_str())
+                .execute(&mut **tx)
+                .await?;
                 payment.status = PaymentStatus::Refunded.as_str().into();
                 payment.reason = Some(reason.to_owned());
                 payment.updated_at = now;
@@ -218,15 +218,17 @@ impl PaymentStore {
         if !inbox::claim(&mut tx, "payment", event_id).await? {
             return Ok(());
         }
-        match Self::by_reservation(&mut tx, charge.reservation_id).await? {
-            Some(payment) => {
-                // A declined payment needs nothing; refund_in leaves it as it is.
-                let _ = self.refund_in(&mut tx, payment, reason).await?;
+        let existing = Self::by_reservation(&mut tx, charge.reservation_id).await?;
+        let status = existing.as_ref().map(|p| PaymentStatus::stored(&p.status)).transpose()?;
+        match (compensate(status), existing) {
+            (Compensation::Refund, Some(payment)) => {
+                self.refund_in(&mut tx, payment, reason).await??;
             }
-            None => {
+            (Compensation::Void, _) => {
                 let void = format!("voided: {reason}");
                 self.insert(&mut tx, charge, PaymentStatus::Declined, Some(&void)).await?;
             }
+            _ => {}
         }
         self.waker.commit(tx).await
     }

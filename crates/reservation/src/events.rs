@@ -13,7 +13,7 @@ use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
 use crate::domain::SagaInput;
-use crate::store::ReservationStore;
+use crate::store::{CatalogueStore, ReservationStore};
 
 /// Consumer groups `reservation-saga` (inventory answers, refunds) and `reservation-timeline`
 /// (mileage and message steps).
@@ -110,11 +110,11 @@ impl SagaEvents {
 
 /// Consumer group `reservation-view`: keeps `flightStatuses` and `campsiteStatuses` current.
 pub struct CatalogueView {
-    store: ReservationStore,
+    store: CatalogueStore,
 }
 
 impl CatalogueView {
-    pub fn new(store: ReservationStore) -> Self {
+    pub fn new(store: CatalogueStore) -> Self {
         Self { store }
     }
 }

@@ -3,7 +3,7 @@
 //! from events.
 //!
 //! - [`domain`]: values (phone, seat count, stay dates), catalogue checks, the saga state machine.
-//! - [`store`]: the SQL adapter (reservations, saga steps, read models).
+//! - [`store`]: the SQL adapter: the saga's reservations and steps, and the read models.
 //! - [`payment_client`]: the synchronous payment call, with its timeout.
 //! - [`events`]: consumers for inventory decisions, refunds, timeline notes and the read models.
 //! - [`reconcile`]: settles reservations stuck in `PENDING_PAYMENT` after a crash.
@@ -52,6 +52,7 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     ctx.db.migrate(store::MIGRATIONS).await?;
     let waker = ctx.spawn_relay();
     let store = store::ReservationStore::new(ctx.db.clone(), waker);
+    let catalogue = store::CatalogueStore::new(ctx.db.clone());
     let payments = payment_client::PaymentClient::new(
         &config.payment_url,
         config.payment_timeout,
@@ -63,7 +64,7 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     // Timeline notes from other services have their own group so saga steps never wait behind them.
     ctx.spawn_consumer("reservation-timeline", &[topics::MILEAGE, topics::NOTIFICATION], saga);
     let view_topics = &[topics::FLIGHT, topics::CAMPSITE, topics::REVIEW];
-    ctx.spawn_consumer("reservation-view", view_topics, Arc::new(events::CatalogueView::new(store.clone())));
+    ctx.spawn_consumer("reservation-view", view_topics, Arc::new(events::CatalogueView::new(catalogue.clone())));
     // Never before a keyed booking's retry could have resumed it: the dead worker's lease runs out,
     // then the retry's own payment call.
     let resumable = skycamp_platform::idempotency::LEASE + config.payment_timeout + Duration::from_secs(1);
@@ -74,6 +75,7 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     ctx.tasks.spawn(reconcile::watch_stuck(store.clone(), config.inventory_deadline, ctx.shutdown.clone()));
     let state = http::AppState {
         store,
+        catalogue,
         payments,
         clock: config.clock,
         max_nights: config.max_nights,

@@ -5,6 +5,7 @@
 //! refund) is withdrawn, and its rating and points with it, so booking, reviewing and cancelling
 //! earns nothing.
 
+use serde::Serialize;
 use thiserror::Error;
 
 /// A value that failed validation.
@@ -36,6 +37,49 @@ impl NewReview {
         }
         let text = skycamp_contracts::text::multi_line("text", text, 1, 2000).map_err(Invalid)?;
         Ok(Self { campsite_id, reservation_id, rating, text, phone: phone.to_owned() })
+    }
+}
+
+/// Where a stay stands, as the reservation events say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StayStatus {
+    Confirmed,
+    Cancelled,
+}
+
+impl StayStatus {
+    /// The name stored in the `stays` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "CONFIRMED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses a stored status; one that names no status is a corrupt row.
+    pub fn stored(s: &str) -> anyhow::Result<Self> {
+        [Self::Confirmed, Self::Cancelled]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| anyhow::anyhow!("unknown stay status {s:?}"))
+    }
+}
+
+/// A stay as a reservation event describes it.
+#[derive(Debug, Clone)]
+pub struct StayEvent<'a> {
+    pub reservation_id: i64,
+    pub campsite_id: i64,
+    pub phone: &'a str,
+    pub check_in: &'a str,
+    pub check_out: &'a str,
+    pub status: StayStatus,
+}
+
+impl StayEvent<'_> {
+    /// A cancelled stay takes its review with it (and the points the review earned).
+    pub fn withdraws_review(&self) -> bool {
+        self.status == StayStatus::Cancelled
     }
 }
 
@@ -76,6 +120,19 @@ pub fn eligible_stay(stays: &[Stay], wanted: Option<i64>, today: &str) -> Result
     open.iter().find(|s| !s.reviewed).map(|s| s.reservation_id).ok_or(Refusal::AlreadyReviewed)
 }
 
+/// A review as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub id: i64,
+    pub reservation_id: i64,
+    pub campsite_id: i64,
+    pub phone: String,
+    pub rating: i64,
+    pub text: String,
+    pub created_at: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +163,22 @@ mod tests {
         assert_eq!(eligible_stay(&[stay(1, "2026-12-01", false, false)], None, "2027-01-01"), Err(Refusal::NoStay));
         assert_eq!(eligible_stay(&[], None, "2027-01-01"), Err(Refusal::NoStay));
         assert_eq!(eligible_stay(&[stay(1, "2026-12-01", true, false)], Some(2), "2027-01-01"), Err(Refusal::NoStay));
+    }
+
+    #[test]
+    fn a_cancelled_stay_withdraws_its_review_and_statuses_are_checked_when_read() {
+        let stay = |status| StayEvent {
+            reservation_id: 1,
+            campsite_id: 1,
+            phone: "010",
+            check_in: "2026-12-01",
+            check_out: "2026-12-02",
+            status,
+        };
+        assert!(stay(StayStatus::Cancelled).withdraws_review());
+        assert!(!stay(StayStatus::Confirmed).withdraws_review());
+        assert_eq!(StayStatus::stored("CONFIRMED").unwrap(), StayStatus::Confirmed);
+        assert!(StayStatus::stored("").is_err(), "an unreadable status is an error, not a cancelled stay");
     }
 
     #[test]

@@ -5,7 +5,8 @@ use skycamp_contracts::reservation::{self as rev, Booked, ReservationEvent};
 use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
-use crate::store::{ReviewStore, StayEvent};
+use crate::domain::{StayEvent, StayStatus};
+use crate::store::ReviewStore;
 
 /// Keeps the stays projection current.
 pub struct Stays {
@@ -22,8 +23,8 @@ impl Stays {
 impl Handler for Stays {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
         let status = match event.kind.as_str() {
-            rev::RESERVATION_CONFIRMED => "CONFIRMED",
-            rev::RESERVATION_CANCELLED => "CANCELLED",
+            rev::RESERVATION_CONFIRMED => StayStatus::Confirmed,
+            rev::RESERVATION_CANCELLED => StayStatus::Cancelled,
             _ => return Ok(()),
         };
         let r: ReservationEvent = event.payload()?;

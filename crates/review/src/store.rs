@@ -1,6 +1,5 @@
 //! The review service's SQL adapter: stays (a projection of reservation events) and reviews.
 
-use serde::Serialize;
 use skycamp_contracts::review::{self as ev, ReviewEvent};
 use skycamp_contracts::{reservation_subject, topics};
 use skycamp_platform::clock::Clock;
@@ -9,7 +8,7 @@ use skycamp_platform::idempotency::Idempotent;
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 
-use crate::domain::{NewReview, Refusal, Stay, eligible_stay};
+use crate::domain::{NewReview, Refusal, Review, Stay, StayEvent, StayStatus, eligible_stay};
 
 /// Schema of the review database.
 pub const MIGRATIONS: &[Migration] = &[
@@ -37,35 +36,10 @@ pub const MIGRATIONS: &[Migration] = &[
     skycamp_platform::idempotency::RECOVERY_MIGRATION,
 ];
 
-/// A review as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Review {
-    pub id: i64,
-    pub reservation_id: i64,
-    pub campsite_id: i64,
-    pub phone: String,
-    pub rating: i64,
-    pub text: String,
-    pub created_at: String,
-}
-
 type Row = (i64, i64, i64, String, i64, String, String);
 /// Reviews still standing (not withdrawn).
 const SELECT: &str =
     "SELECT id, reservation_id, campsite_id, phone, rating, text, created_at FROM reviews WHERE withdrawn_at IS NULL";
-
-/// A stay as a reservation event describes it.
-#[derive(Debug, Clone)]
-pub struct StayEvent<'a> {
-    pub reservation_id: i64,
-    pub campsite_id: i64,
-    pub phone: &'a str,
-    pub check_in: &'a str,
-    pub check_out: &'a str,
-    /// `CONFIRMED` or `CANCELLED`.
-    pub status: &'a str,
-}
 
 fn to_review(r: Row) -> Review {
     let (id, reservation_id, campsite_id, phone, rating, text, created_at) = r;
@@ -102,10 +76,10 @@ impl ReviewStore {
         .bind(stay.phone)
         .bind(stay.check_in)
         .bind(stay.check_out)
-        .bind(stay.status)
+        .bind(stay.status.as_str())
         .execute(&mut *tx)
         .await?;
-        if stay.status == "CANCELLED" {
+        if stay.withdraws_review() {
             self.withdraw(&mut tx, stay.reservation_id).await?;
         }
         self.waker.commit(tx).await
@@ -148,15 +122,17 @@ impl ReviewStore {
         .bind(new.campsite_id)
         .fetch_all(&mut *tx)
         .await?;
-        let stays: Vec<Stay> = rows
+        let stays = rows
             .into_iter()
-            .map(|(reservation_id, check_out, status, review)| Stay {
-                reservation_id,
-                check_out,
-                confirmed: status == "CONFIRMED",
-                reviewed: review.is_some(),
+            .map(|(reservation_id, check_out, status, review)| {
+                Ok(Stay {
+                    reservation_id,
+                    check_out,
+                    confirmed: StayStatus::stored(&status)? == StayStatus::Confirmed,
+                    reviewed: review.is_some(),
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<Vec<Stay>>>()?;
         let reservation_id = match eligible_stay(&stays, new.reservation_id, &self.clock.today().to_string()) {
             Ok(id) => id,
             Err(refusal) => return Ok(Err(refusal)),

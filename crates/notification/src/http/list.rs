@@ -7,7 +7,8 @@ use skycamp_contracts::customer::Phone;
 use skycamp_platform::http::{ApiError, Query};
 use skycamp_platform::paging::Page;
 
-use crate::store::{Message, NotificationStore};
+use crate::domain::Message;
+use crate::store::NotificationStore;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {

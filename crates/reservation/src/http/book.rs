@@ -21,8 +21,9 @@ use super::view::{ReservationView, found};
 use super::{AppState, cancel, payment_busy};
 use crate::domain::values::{check_against_campsite, check_against_catalogue, parse_email, parse_name};
 use crate::domain::{Invalid, Phone, SagaInput, SeatCount, Status, Stay};
+use crate::domain::{NewReservation, Reservation};
 use crate::payment_client::PaymentError;
-use crate::store::{Applied, NewReservation, Reservation};
+use crate::store::Applied;
 
 /// Every form of the seed's `POST /reservations` body.
 #[derive(Debug, Deserialize)]
@@ -109,7 +110,7 @@ async fn flight_booking(
 ) -> Result<NewReservation, ApiError> {
     let count = SeatCount::parse(b.count.unwrap_or(1))?;
     let flight = state
-        .store
+        .catalogue
         .flight_status(flight_id)
         .await?
         .filter(|f| !f.deleted)
@@ -138,7 +139,7 @@ async fn campsite_booking(
     let guests = b.guests.or(b.count).unwrap_or(1);
     let today = state.clock.today().to_string();
     let site = state
-        .store
+        .catalogue
         .campsite_status(campsite_id, &today, &today)
         .await?
         .filter(|s| !s.campsite.deleted)

@@ -111,7 +111,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let (from, to) = range(&q, state.clock.today())?;
     let after = page.cursor_id()?.unwrap_or(0);
-    let rows = state.store.campsite_statuses(None, after, page.fetch(), &from.to_string(), &to.to_string()).await?;
+    let rows = state.catalogue.campsite_statuses(None, after, page.fetch(), &from.to_string(), &to.to_string()).await?;
     let statuses: Vec<CampsiteStatus> = rows.into_iter().map(|r| status(r, from, to)).collect();
     Ok(page.answer(statuses, |s| s.id.to_string()))
 }
@@ -122,7 +122,7 @@ pub async fn one(
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<CampsiteStatus>, ApiError> {
     let (from, to) = range(&q, state.clock.today())?;
-    let row = state.store.campsite_status(campsite_id, &from.to_string(), &to.to_string()).await?;
+    let row = state.catalogue.campsite_status(campsite_id, &from.to_string(), &to.to_string()).await?;
     let row = row.filter(|r| !r.campsite.deleted);
     row.map(|r| Json(status(r, from, to)))
         .ok_or_else(|| ApiError::not_found(format!("campsite {campsite_id} not found")))

@@ -15,9 +15,10 @@ use skycamp_platform::idempotency::{Idempotent, Key};
 
 use super::view::{ReservationView, found};
 use super::{AppState, payment_busy};
+use crate::domain::Reservation;
 use crate::domain::{SagaInput, Status};
 use crate::payment_client::PaymentError;
-use crate::store::{Applied, Reservation};
+use crate::store::Applied;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct CancelBody {

@@ -46,11 +46,11 @@ impl From<FlightSnapshot> for FlightStatus {
 /// `GET /flightStatuses`, by flight, a page at a time.
 pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
     let after = page.cursor_id()?.unwrap_or(0);
-    let rows = state.store.flight_statuses(None, after, page.fetch()).await?;
+    let rows = state.catalogue.flight_statuses(None, after, page.fetch()).await?;
     Ok(page.answer(rows.into_iter().map(FlightStatus::from).collect(), |f: &FlightStatus| f.id.to_string()))
 }
 
 pub async fn one(State(state): State<AppState>, Path(flight_id): Path<i64>) -> Result<Json<FlightStatus>, ApiError> {
-    let found = state.store.flight_status(flight_id).await?.filter(|f| !f.deleted);
+    let found = state.catalogue.flight_status(flight_id).await?.filter(|f| !f.deleted);
     found.map(|f| Json(f.into())).ok_or_else(|| ApiError::not_found(format!("flight {flight_id} not found")))
 }

@@ -17,12 +17,14 @@ use skycamp_platform::idempotency::{self, Keys};
 
 use crate::domain::Invalid;
 use crate::payment_client::{BreakerStatus, PaymentClient};
-use crate::store::ReservationStore;
+use crate::store::{CatalogueStore, ReservationStore};
 
 /// Shared by the handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub store: ReservationStore,
+    /// The flight and campsite read models bookings are priced from.
+    pub catalogue: CatalogueStore,
     pub payments: PaymentClient,
     pub clock: Clock,
     /// Longest stay a campsite booking may have.

@@ -8,8 +8,8 @@ use skycamp_platform::http::{ApiError, Json, Path, Query};
 use skycamp_platform::paging::Page;
 
 use super::AppState;
+use crate::domain::Reservation;
 use crate::domain::{Phone, Status};
-use crate::store::Reservation;
 
 /// A reservation as the API shows it: the seed's fields, status and amounts, and what is booked.
 #[derive(Debug, Serialize)]

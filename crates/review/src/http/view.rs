@@ -7,7 +7,8 @@ use skycamp_contracts::customer::Phone;
 use skycamp_platform::http::{ApiError, Json, Path, Query};
 use skycamp_platform::paging::Page;
 
-use crate::store::{Review, ReviewStore};
+use crate::domain::Review;
+use crate::store::ReviewStore;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

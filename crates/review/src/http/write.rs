@@ -8,8 +8,9 @@ use skycamp_contracts::customer::Phone;
 use skycamp_platform::http::{ApiError, Json, lenient};
 use skycamp_platform::idempotency::{Idempotent, Key};
 
+use crate::domain::Review;
 use crate::domain::{NewReview, Refusal};
-use crate::store::{Review, ReviewStore};
+use crate::store::ReviewStore;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -4,7 +4,8 @@
 use serde_json::json;
 use skycamp_contracts::reservation::Booked;
 use skycamp_platform::outbox::Waker;
-use skycamp_reservation::store::{NewReservation, ReservationStore};
+use skycamp_reservation::domain::NewReservation;
+use skycamp_reservation::store::ReservationStore;
 
 use crate::support::TestApp;
 

@@ -1,100 +1,17 @@
-//! The reservation service's SQL adapter: reservations with their saga steps, and the
-//! `flightStatuses` read model. A saga transition, its timeline step, its outgoing event and (for
-//! consumed events) the inbox entry are written in one transaction.
+//! Reservations and their saga steps.
 
-use skycamp_contracts::campsite::{CampsiteSnapshot, NightsDecided};
-use skycamp_contracts::flight::FlightSnapshot;
 use skycamp_contracts::reservation::{self as ev, Booked, ReservationEvent};
 use skycamp_contracts::{reservation_subject, topics};
-use skycamp_platform::db::{Db, Migration, Tx};
+use skycamp_platform::db::{Db, Tx};
 use skycamp_platform::idempotency::Idempotent;
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{Envelope, inbox, time};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
-use crate::domain::{Outgoing, SagaInput, Status, Transition, already_there, decide};
-
-/// The inbox name of the read-model consumer.
-const VIEW: &str = "reservation-view";
-
-/// Schema of the reservation database.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "reservations",
-        sql: "CREATE TABLE reservations (id {id}, kind TEXT NOT NULL, flight_id BIGINT, seat_count BIGINT,
-                campsite_id BIGINT, check_in TEXT, check_out TEXT, guests BIGINT,
-                unit_price BIGINT NOT NULL, amount BIGINT NOT NULL, phone TEXT NOT NULL, email TEXT, customer_name TEXT,
-                status TEXT NOT NULL, payment_id BIGINT, reason TEXT,
-                created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_ms BIGINT NOT NULL);
-              CREATE INDEX reservations_phone ON reservations (phone, id);
-              CREATE INDEX reservations_status ON reservations (status, created_ms);
-              CREATE TABLE reservation_steps (id {id}, reservation_id BIGINT NOT NULL, step TEXT NOT NULL,
-                status TEXT NOT NULL, detail TEXT, at TEXT NOT NULL);
-              CREATE INDEX reservation_steps_reservation ON reservation_steps (reservation_id, id);
-              CREATE TABLE flight_statuses (flight_id BIGINT PRIMARY KEY, flight_name TEXT NOT NULL,
-                destination TEXT NOT NULL, price BIGINT NOT NULL, seat BIGINT NOT NULL,
-                seats_left BIGINT NOT NULL, deleted BIGINT NOT NULL, version BIGINT NOT NULL);
-              CREATE TABLE campsite_statuses (campsite_id BIGINT PRIMARY KEY, name TEXT NOT NULL, location TEXT NOT NULL,
-                description TEXT NOT NULL, price_per_night BIGINT NOT NULL, capacity BIGINT NOT NULL,
-                amenities TEXT NOT NULL, deleted BIGINT NOT NULL, version BIGINT NOT NULL);
-              CREATE TABLE campsite_booked_nights (campsite_id BIGINT NOT NULL, night TEXT NOT NULL,
-                reservation_id BIGINT NOT NULL, PRIMARY KEY (campsite_id, night));
-              CREATE INDEX campsite_booked_nights_reservation ON campsite_booked_nights (reservation_id);
-              CREATE TABLE campsite_ratings (campsite_id BIGINT PRIMARY KEY, reviews BIGINT NOT NULL, rating_sum BIGINT NOT NULL)",
-    },
-    outbox::MIGRATION,
-    inbox::MIGRATION,
-    inbox::HANDLED_MS_MIGRATION,
-    skycamp_platform::deadletter::MIGRATION,
-    skycamp_platform::idempotency::MIGRATION,
-    skycamp_platform::idempotency::RECOVERY_MIGRATION,
-];
-
-/// A reservation as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reservation {
-    pub id: i64,
-    /// What is booked: seats on a flight, or a stay at a campsite.
-    pub item: Booked,
-    /// Price per seat or per night.
-    pub unit_price: i64,
-    pub amount: i64,
-    pub phone: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub status: Status,
-    pub payment_id: Option<i64>,
-    pub reason: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-/// A validated booking, priced from the catalogue.
-#[derive(Debug, Clone)]
-pub struct NewReservation {
-    pub item: Booked,
-    pub unit_price: i64,
-    /// Units charged: seats, or nights.
-    pub units: i64,
-    pub phone: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-}
-
-/// One step of a reservation's saga.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Step {
-    /// Orders the steps (and pages through them); not shown.
-    #[serde(skip)]
-    pub id: i64,
-    pub step: String,
-    /// The reservation's status after the step.
-    pub status: String,
-    pub detail: Option<String>,
-    pub at: String,
-}
+use crate::domain::{
+    NewReservation, Outgoing, Reservation, SagaInput, Status, Step, Transition, already_there, decide,
+};
 
 /// What applying a saga input did.
 #[derive(Debug, PartialEq, Eq)]
@@ -112,7 +29,6 @@ pub enum Applied {
 const SELECT: &str =
     "SELECT id, kind, flight_id, seat_count, campsite_id, check_in, check_out, guests, unit_price, amount,
     phone, email, customer_name, status, payment_id, reason, created_at, updated_at FROM reservations";
-type FlightRow = (i64, String, String, i64, i64, i64, i64, i64);
 
 fn to_reservation(row: AnyRow) -> anyhow::Result<Reservation> {
     let id: i64 = row.try_get("id")?;
@@ -146,7 +62,7 @@ fn to_reservation(row: AnyRow) -> anyhow::Result<Reservation> {
     })
 }
 
-/// Reservations, their steps and the flight read model.
+/// Reservations and their saga steps.
 #[derive(Clone)]
 pub struct ReservationStore {
     db: Db,
@@ -459,238 +375,4 @@ impl ReservationStore {
         .await?;
         Ok(rows.into_iter().map(|(id, step, status, detail, at)| Step { id, step, status, detail, at }).collect())
     }
-
-    /// Keeps the newest snapshot of a flight in the read model (older or repeated ones change nothing).
-    pub async fn upsert_flight(&self, event_id: &str, f: &FlightSnapshot) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO flight_statuses (flight_id, flight_name, destination, price, seat, seats_left, deleted, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (flight_id) DO UPDATE SET flight_name = excluded.flight_name,
-               destination = excluded.destination, price = excluded.price, seat = excluded.seat,
-               seats_left = excluded.seats_left, deleted = excluded.deleted, version = excluded.version
-             WHERE flight_statuses.version < excluded.version",
-        )
-        .bind(f.flight_id)
-        .bind(&f.flight_name)
-        .bind(&f.destination)
-        .bind(f.price)
-        .bind(f.seat)
-        .bind(f.seats_left)
-        .bind(i64::from(f.deleted))
-        .bind(f.version)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// One flight of the read model, withdrawn or not.
-    pub async fn flight_status(&self, flight_id: i64) -> anyhow::Result<Option<FlightSnapshot>> {
-        Ok(self.flight_statuses(Some(flight_id), 0, 1).await?.into_iter().find(|f| f.flight_id == flight_id))
-    }
-
-    /// The read model: one flight when `only` is given (withdrawn ones too); else up to `limit`
-    /// flights not withdrawn, by id, after id `after`.
-    pub async fn flight_statuses(
-        &self,
-        only: Option<i64>,
-        after: i64,
-        limit: i64,
-    ) -> anyhow::Result<Vec<FlightSnapshot>> {
-        let rows: Vec<FlightRow> = sqlx::query_as(
-            "SELECT flight_id, flight_name, destination, price, seat, seats_left, deleted, version FROM flight_statuses
-             WHERE ($1 = 0 AND deleted = 0 AND flight_id > $2) OR flight_id = $1 ORDER BY flight_id LIMIT $3",
-        )
-        .bind(only.unwrap_or(0))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(flight_id, flight_name, destination, price, seat, seats_left, deleted, version)| FlightSnapshot {
-                flight_id,
-                flight_name,
-                destination,
-                price,
-                seat,
-                seats_left,
-                deleted: deleted != 0,
-                version,
-            })
-            .collect())
-    }
 }
-
-/// One row of the campsite read model, before a date range is applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CampsiteRow {
-    pub campsite: CampsiteSnapshot,
-    pub reviews: i64,
-    pub rating_sum: i64,
-    /// Booked nights within the asked range (ISO dates).
-    pub booked: Vec<String>,
-}
-
-impl ReservationStore {
-    /// Keeps the newest snapshot of a campsite (older or repeated ones change nothing).
-    pub async fn upsert_campsite(&self, event_id: &str, c: &CampsiteSnapshot) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO campsite_statuses (campsite_id, name, location, description, price_per_night, capacity, amenities, deleted, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (campsite_id) DO UPDATE SET name = excluded.name, location = excluded.location,
-               description = excluded.description, price_per_night = excluded.price_per_night,
-               capacity = excluded.capacity, amenities = excluded.amenities, deleted = excluded.deleted,
-               version = excluded.version
-             WHERE campsite_statuses.version < excluded.version",
-        )
-        .bind(c.campsite_id)
-        .bind(&c.name)
-        .bind(&c.location)
-        .bind(&c.description)
-        .bind(c.price_per_night)
-        .bind(c.capacity)
-        .bind(serde_json::to_string(&c.amenities)?)
-        .bind(i64::from(c.deleted))
-        .bind(c.version)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Marks a reservation's nights booked (`held`) or free again in the read model.
-    pub async fn mark_nights(&self, event_id: &str, d: &NightsDecided, held: bool) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
-        if held {
-            for night in &d.nights {
-                sqlx::query(
-                    "INSERT INTO campsite_booked_nights (campsite_id, night, reservation_id) VALUES ($1, $2, $3)
-                     ON CONFLICT (campsite_id, night) DO NOTHING",
-                )
-                .bind(d.campsite_id)
-                .bind(night)
-                .bind(d.reservation_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        } else {
-            sqlx::query("DELETE FROM campsite_booked_nights WHERE reservation_id = $1")
-                .bind(d.reservation_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Adds a review's rating to its campsite's average (`sign` 1), or takes a withdrawn one
-    /// out of it (`sign` -1).
-    pub async fn add_rating(&self, event_id: &str, campsite_id: i64, rating: i64, sign: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO campsite_ratings (campsite_id, reviews, rating_sum) VALUES ($1, $2, $3)
-             ON CONFLICT (campsite_id) DO UPDATE SET reviews = campsite_ratings.reviews + excluded.reviews,
-               rating_sum = campsite_ratings.rating_sum + excluded.rating_sum",
-        )
-        .bind(campsite_id)
-        .bind(sign)
-        .bind(sign * rating)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// One campsite of the read model (withdrawn or not) with its booked nights in `[from, to)`.
-    pub async fn campsite_status(&self, campsite_id: i64, from: &str, to: &str) -> anyhow::Result<Option<CampsiteRow>> {
-        let rows = self.campsite_statuses(Some(campsite_id), 0, 1, from, to).await?;
-        Ok(rows.into_iter().find(|r| r.campsite.campsite_id == campsite_id))
-    }
-
-    /// The campsite read model with booked nights in `[from, to)`: one campsite when `only` is
-    /// given (withdrawn ones too); else up to `limit` campsites not withdrawn, by id, after `after`.
-    pub async fn campsite_statuses(
-        &self,
-        only: Option<i64>,
-        after: i64,
-        limit: i64,
-        from: &str,
-        to: &str,
-    ) -> anyhow::Result<Vec<CampsiteRow>> {
-        let rows: Vec<CampsiteStatusRow> = sqlx::query_as(
-            "SELECT c.campsite_id, c.name, c.location, c.description, c.price_per_night, c.capacity, c.amenities,
-                    c.deleted, c.version, COALESCE(r.reviews, 0), COALESCE(r.rating_sum, 0)
-             FROM campsite_statuses c LEFT JOIN campsite_ratings r ON r.campsite_id = c.campsite_id
-             WHERE ($1 = 0 AND c.deleted = 0 AND c.campsite_id > $2) OR c.campsite_id = $1
-             ORDER BY c.campsite_id LIMIT $3",
-        )
-        .bind(only.unwrap_or(0))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await?;
-        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
-            return Ok(Vec::new());
-        };
-        // The booked nights of the campsites on this page only.
-        let booked: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT campsite_id, night FROM campsite_booked_nights WHERE campsite_id >= $1 AND campsite_id <= $2
-               AND night >= $3 AND night < $4 ORDER BY campsite_id, night",
-        )
-        .bind(first)
-        .bind(last)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    name,
-                    location,
-                    description,
-                    price_per_night,
-                    capacity,
-                    amenities,
-                    deleted,
-                    version,
-                    reviews,
-                    rating_sum,
-                )| {
-                    let campsite = CampsiteSnapshot {
-                        campsite_id: id,
-                        name,
-                        location,
-                        description,
-                        price_per_night,
-                        capacity,
-                        amenities: serde_json::from_str(&amenities).unwrap_or_default(),
-                        deleted: deleted != 0,
-                        version,
-                    };
-                    let booked = booked.iter().filter(|(c, _)| *c == id).map(|(_, n)| n.clone()).collect();
-                    CampsiteRow { campsite, reviews, rating_sum, booked }
-                },
-            )
-            .collect())
-    }
-}
-
-type CampsiteStatusRow = (i64, String, String, String, i64, i64, String, i64, i64, i64, i64);
