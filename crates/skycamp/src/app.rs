@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use secrecy::ExposeSecret;
 use skycamp_platform::clock::Clock;
 use skycamp_platform::deadletter::DeadLetters;
 use skycamp_platform::eventlog::EventLog;
@@ -88,7 +89,7 @@ pub struct Settings {
     pub remote: BTreeMap<Service, String>,
     /// A database URL for the services run here (default: one SQLite file each in `data_dir`).
     /// On PostgreSQL every service keeps its tables in a schema named after it.
-    pub database_url: Option<String>,
+    pub database_url: Option<secrecy::SecretString>,
     pub payment_decline_above: i64,
     pub payment_timeout: Duration,
     pub pending_timeout: Duration,
@@ -306,7 +307,7 @@ async fn connect_kafka(_: &KafkaSettings, _: &[Service]) -> anyhow::Result<Arc<d
 
 async fn open_db(settings: &Settings, service: Service) -> anyhow::Result<Db> {
     match &settings.database_url {
-        Some(url) => Db::connect_in_schema(url, service.name()).await,
+        Some(url) => Db::connect_in_schema(url.expose_secret(), service.name()).await,
         None => Db::sqlite_in(&settings.data_dir, &format!("{}.db", service.name())).await,
     }
 }

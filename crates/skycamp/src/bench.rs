@@ -62,7 +62,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
             let mut settings = Settings::new(dir.path().to_path_buf()).on_free_ports();
-            settings.database_url = args.database_url.clone();
+            settings.database_url = args.database_url.clone().map(Into::into);
             settings.kafka = args.kafka_brokers.as_ref().map(|brokers| {
                 let mut kafka = app::KafkaSettings::new(brokers.clone());
                 kafka.namespace = format!("bench{}.", std::process::id());

@@ -55,18 +55,20 @@ pub fn serve_args(settings: &Settings, service: Service) -> Vec<String> {
     instance_args(settings, &one_each, service, 0)
 }
 
-/// The environment a child process needs beside its command line: secrets never travel on a
-/// command line (other users can read it in `ps`).
-pub fn child_env(settings: &Settings) -> [(&'static str, String); 1] {
-    [("SKYCAMP_INTERNAL_KEY", settings.internal_key.expose())]
+/// The secrets a child process needs, as its environment: secrets never travel on a command line
+/// (other users can read it in `ps`).
+pub fn child_env(settings: &Settings) -> Vec<(&'static str, String)> {
+    let mut env = vec![("SKYCAMP_INTERNAL_KEY", settings.internal_key.expose())];
+    env.extend(crate::config::database_url(settings).map(|url| ("SKYCAMP_DATABASE_URL", url.to_owned())));
+    env
 }
 
 /// Starts every instance of every service in `layout` as a child process running this same
-/// executable.
+/// executable, with `settings` (see [`crate::config::child_env`]) in its environment.
 pub fn spawn_all(
     settings: &Settings,
     layout: &Layout,
-    passthrough: &[String],
+    env: &[(String, String)],
 ) -> anyhow::Result<Vec<(Service, Child)>> {
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
@@ -74,7 +76,7 @@ pub fn spawn_all(
         for k in 0..layout[&s].len() {
             let child = Command::new(&exe)
                 .args(instance_args(settings, layout, s, k))
-                .args(passthrough)
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .envs(child_env(settings))
                 .stdin(Stdio::null())
                 .kill_on_drop(true)

@@ -74,3 +74,18 @@ fn a_flag_on_the_command_line_is_blamed_as_a_flag() {
     assert!(!ok);
     assert!(stderr.contains("--payment-timeout-ms") && !stderr.contains("SKYCAMP_"), "{stderr}");
 }
+
+#[test]
+fn a_bad_value_in_the_settings_file_is_blamed_on_its_variable_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("skycamp.env");
+    std::fs::write(&file, "SKYCAMP_MAX_NIGHTS=2\nSKYCAMP_PAYMENT_TIMEOUT_MS=3s\n").unwrap();
+    let path = file.display().to_string();
+    let (ok, stderr) = run(&[("SKYCAMP_CONFIG", &path)], &["up"]);
+    assert!(!ok, "a bad settings file must stop skycamp");
+    assert!(stderr.contains(&format!("invalid SKYCAMP_PAYMENT_TIMEOUT_MS (in {path})")), "{stderr}");
+    // A value the parser takes but the start-up checks refuse is blamed on its variable too.
+    std::fs::write(&file, "SKYCAMP_BREAKER_FAILURE_RATE=7\n").unwrap();
+    let (ok, stderr) = run(&[("SKYCAMP_CONFIG", &path)], &["up"]);
+    assert!(!ok && stderr.contains("invalid SKYCAMP_BREAKER_FAILURE_RATE"), "{stderr}");
+}

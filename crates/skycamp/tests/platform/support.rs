@@ -29,7 +29,7 @@ pub fn settings(dir: &std::path::Path) -> Settings {
     let mut s = Settings::new(dir.to_path_buf()).on_free_ports();
     s.payment_timeout = Duration::from_secs(2);
     s.pending_timeout = Duration::from_millis(500);
-    s.database_url = postgres_for(dir);
+    s.database_url = postgres_for(dir).map(Into::into);
     s.kafka = kafka_for(dir);
     s
 }
@@ -110,7 +110,7 @@ impl TestApp {
         adjust(&mut s);
         let running = app::start(&s, &Service::ALL).await.expect("platform starts");
         let gateway = running.url(Service::Gateway);
-        let database_url = s.database_url.clone();
+        let database_url = skycamp::config::database_url(&s).map(str::to_owned);
         Self {
             running: Some(running),
             clock: s.clock.clone(),
