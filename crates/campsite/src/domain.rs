@@ -9,9 +9,7 @@ pub const MAX_PRICE: i64 = 10_000_000;
 pub const MAX_CAPACITY: i64 = 50;
 
 /// A value that failed validation; the message names the field.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+pub use skycamp_contracts::Invalid;
 
 /// Trimmed single-line text of `min..=max` characters, no control characters.
 pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, Invalid> {

@@ -24,6 +24,25 @@ pub mod reservation;
 pub mod review;
 pub mod text;
 
+/// A value that failed validation; the message names the field and says what is allowed. Every
+/// service's domain uses this one type, and the HTTP layer answers it 422 in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl From<customer::InvalidPhone> for Invalid {
+    fn from(e: customer::InvalidPhone) -> Self {
+        Invalid(e.to_string())
+    }
+}
+
 /// Topic names; one per producing context.
 pub mod topics {
     pub const FLIGHT: &str = "flight";

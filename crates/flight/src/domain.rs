@@ -9,9 +9,7 @@ pub const MAX_SEATS: i64 = 1_000;
 pub const MAX_PRICE: i64 = 100_000_000;
 
 /// A value that failed validation; the message names the field.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+pub use skycamp_contracts::Invalid;
 
 /// A flight's name or destination: 1–100 characters after trimming.
 #[derive(Debug, Clone, PartialEq, Eq)]

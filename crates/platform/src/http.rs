@@ -83,6 +83,13 @@ impl ApiError {
     }
 }
 
+/// A value that failed validation: 422 with the message, which names the field.
+impl From<skycamp_contracts::Invalid> for ApiError {
+    fn from(e: skycamp_contracts::Invalid) -> Self {
+        ApiError::unprocessable(e.0)
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         Self::internal(&err)

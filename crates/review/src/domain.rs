@@ -9,9 +9,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 /// A value that failed validation.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+pub use skycamp_contracts::Invalid;
 
 /// A review request, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use axum::routing::get;
 use skycamp_platform::http::ApiError;
 use skycamp_platform::idempotency::{self, Keys};
 
-use crate::domain::{ChangeError, Invalid};
+use crate::domain::ChangeError;
 use crate::store::CampsiteStore;
 
 /// Routes under `/campsites`. Registering honours `Idempotency-Key`.
@@ -20,12 +20,6 @@ pub fn router(store: CampsiteStore, keys: Keys) -> Router {
         .route("/campsites/nights", get(view::nights))
         .route("/campsites/{id}", get(view::one).put(change::replace).patch(change::patch).delete(change::delete))
         .with_state(store)
-}
-
-impl From<Invalid> for ApiError {
-    fn from(e: Invalid) -> Self {
-        ApiError::unprocessable(e.0)
-    }
 }
 
 fn change_error(e: ChangeError) -> ApiError {

@@ -1,20 +1,10 @@
 //! Domain values, each parsed once from the request.
 
-use thiserror::Error;
-
 /// A value that failed validation; the message names the field.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+pub use skycamp_contracts::Invalid;
 
 /// A customer's phone number (the customer key every service shares).
 pub use skycamp_contracts::customer::Phone;
-
-impl From<skycamp_contracts::customer::InvalidPhone> for Invalid {
-    fn from(e: skycamp_contracts::customer::InvalidPhone) -> Self {
-        Invalid(e.to_string())
-    }
-}
 
 /// Seats in one booking: 1 to [`SeatCount::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,11 +17,12 @@ use skycamp_contracts::reservation::Booked;
 use skycamp_platform::http::{ApiError, Json, lenient};
 use skycamp_platform::idempotency::{Idempotent, Key};
 
-use super::view::{ReservationView, found};
-use super::{AppState, cancel, payment_busy};
+use super::view::ReservationView;
+use super::{AppState, cancel};
 use crate::domain::values::{check_against_campsite, check_against_catalogue, parse_email, parse_name};
-use crate::domain::{Invalid, Phone, SagaInput, SeatCount, Status, Stay};
-use crate::domain::{NewReservation, Reservation};
+use crate::domain::{
+    BookingError, CancelError, Invalid, NewReservation, Phone, Reservation, SagaInput, SeatCount, Status, Stay,
+};
 use crate::payment_client::PaymentError;
 use crate::store::Applied;
 
@@ -74,31 +75,31 @@ pub async fn place_or_cancel(
     Key(key): Key,
     Json(body): Json<ReservationBody>,
 ) -> Result<Response, ApiError> {
+    if body.reserve_status.as_deref().map(str::trim).is_some_and(|s| s.eq_ignore_ascii_case("cancel")) {
+        let id = body.reservation_id.ok_or(CancelError::NoReservation)?;
+        let cancelled = cancel::cancel_reservation(&state, id, body.count, key.as_ref()).await?;
+        return Ok(cancelled.into_response());
+    }
+    Ok(book(&state, &body, key.as_ref()).await?)
+}
+
+/// The booking form: a new reservation, or the resumption of a keyed one.
+async fn book(state: &AppState, body: &ReservationBody, key: Option<&Idempotent>) -> Result<Response, BookingError> {
     match body.reserve_status.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
         None | Some("place") => {
-            if let Some(id) = key.as_ref().and_then(Idempotent::resumed) {
-                return resume(&state, id).await;
+            if let Some(id) = key.and_then(Idempotent::resumed) {
+                return resume(state, id).await;
             }
-            let customer = Customer::try_from(&body)?;
+            let customer = Customer::try_from(body)?;
             let new = match (body.flight_id, body.campsite_id) {
-                (Some(flight_id), None) => flight_booking(&state, &body, flight_id, customer).await?,
-                (None, Some(campsite_id)) => campsite_booking(&state, &body, campsite_id, customer).await?,
-                (Some(_), Some(_)) => {
-                    return Err(ApiError::unprocessable("book either a flightId or a campsiteId, not both"));
-                }
-                (None, None) => return Err(ApiError::unprocessable("flightId or campsiteId is required")),
+                (Some(flight_id), None) => flight_booking(state, body, flight_id, customer).await?,
+                (None, Some(campsite_id)) => campsite_booking(state, body, campsite_id, customer).await?,
+                (Some(_), Some(_)) => return Err(BookingError::BothItems),
+                (None, None) => return Err(BookingError::NoItem),
             };
-            place(&state, new, key.as_ref()).await
+            place(state, new, key).await
         }
-        Some("cancel") => {
-            let id =
-                body.reservation_id.ok_or_else(|| ApiError::unprocessable("reservationId is required to cancel"))?;
-            cancel::cancel_reservation(&state, id, body.count, key.as_ref()).await.map(IntoResponse::into_response)
-        }
-        Some(other) => Err(ApiError::unprocessable(format!(
-            "reserveStatus must be \"place\" or \"cancel\", not {:?}",
-            skycamp_platform::http::clip(other, 20)
-        ))),
+        Some(other) => Err(BookingError::UnknownForm(skycamp_platform::http::clip(other, 20).to_owned())),
     }
 }
 
@@ -107,14 +108,14 @@ async fn flight_booking(
     b: &ReservationBody,
     flight_id: i64,
     c: Customer,
-) -> Result<NewReservation, ApiError> {
+) -> Result<NewReservation, BookingError> {
     let count = SeatCount::parse(b.count.unwrap_or(1))?;
     let flight = state
         .catalogue
         .flight_status(flight_id)
         .await?
         .filter(|f| !f.deleted)
-        .ok_or_else(|| ApiError::not_found(format!("flight {flight_id} not found")))?;
+        .ok_or(BookingError::NoSuchFlight(flight_id))?;
     check_against_catalogue(count, b.price, flight.price, flight.seat)?;
     Ok(NewReservation {
         item: Booked::Flight { flight_id, count: count.get() },
@@ -131,7 +132,7 @@ async fn campsite_booking(
     b: &ReservationBody,
     campsite_id: i64,
     c: Customer,
-) -> Result<NewReservation, ApiError> {
+) -> Result<NewReservation, BookingError> {
     let required = |field: &str| Invalid(format!("{field} is required"));
     let check_in = b.check_in.as_deref().ok_or_else(|| required("checkIn"))?;
     let check_out = b.check_out.as_deref().ok_or_else(|| required("checkOut"))?;
@@ -143,7 +144,7 @@ async fn campsite_booking(
         .campsite_status(campsite_id, &today, &today)
         .await?
         .filter(|s| !s.campsite.deleted)
-        .ok_or_else(|| ApiError::not_found(format!("campsite {campsite_id} not found")))?
+        .ok_or(BookingError::NoSuchCampsite(campsite_id))?
         .campsite;
     check_against_campsite(guests, b.price, site.price_per_night, site.capacity)?;
     Ok(NewReservation {
@@ -161,13 +162,10 @@ async fn campsite_booking(
     })
 }
 
-async fn place(state: &AppState, new: NewReservation, key: Option<&Idempotent>) -> Result<Response, ApiError> {
+async fn place(state: &AppState, new: NewReservation, key: Option<&Idempotent>) -> Result<Response, BookingError> {
     if let Some(wait) = state.payments.refusing_for().await {
         // Fail fast: payment is known to be down, so nothing is written and nothing charged.
-        return Err(ApiError::unavailable(
-            "payment is busy, try again shortly; nothing was charged",
-            wait.as_secs_f64().ceil().max(1.0) as u64,
-        ));
+        return Err(BookingError::PaymentBusy { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 });
     }
     let pending = state.store.create_pending(&new, key).await?;
     charge(state, pending, key.is_some()).await
@@ -176,14 +174,17 @@ async fn place(state: &AppState, new: NewReservation, key: Option<&Idempotent>) 
 /// Charges for a `PENDING_PAYMENT` reservation and settles it. Declined: `REJECTED`, 402.
 /// Payment unreachable: without a key, `REJECTED` and 503; with a key, the reservation stays
 /// pending so the client's retry (or, failing that, reconciliation) completes it.
-async fn charge(state: &AppState, pending: Reservation, keyed: bool) -> Result<Response, ApiError> {
+async fn charge(state: &AppState, pending: Reservation, keyed: bool) -> Result<Response, BookingError> {
     let request = ApprovePayment { reservation_id: pending.id, amount: pending.amount, phone: pending.phone.clone() };
     let input = match state.payments.approve(&request).await {
         Ok(p) => SagaInput::PaymentApproved { payment_id: p.id },
         Err(PaymentError::Declined(reason)) => SagaInput::PaymentDeclined { reason },
         Err(e @ (PaymentError::CircuitOpen | PaymentError::Unavailable(_))) if keyed => {
             tracing::warn!(reservation_id = pending.id, error = %e, "payment unavailable; the keyed booking waits for its retry");
-            return Err(pending_payment(state, pending.id));
+            return Err(BookingError::AwaitingPayment {
+                id: pending.id,
+                retry_after_secs: state.payments.retry_after_secs(),
+            });
         }
         Err(PaymentError::CircuitOpen) => SagaInput::PaymentUnavailable { reason: "payment circuit open".into() },
         Err(PaymentError::Unavailable(reason)) => {
@@ -202,13 +203,10 @@ async fn charge(state: &AppState, pending: Reservation, keyed: bool) -> Result<R
             tracing::info!(reservation_id = reservation.id, amount = reservation.amount, "reservation placed");
             Ok(created(reservation))
         }
-        (_, SagaInput::PaymentDeclined { reason }) => Err(ApiError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            format!("reservation {} rejected: {reason}", reservation.id),
-        )),
+        (_, SagaInput::PaymentDeclined { reason }) => Err(BookingError::Declined { id: reservation.id, reason }),
         // Settled meanwhile by another path (reconciliation): answer as it stands.
         (_, SagaInput::PaymentApproved { .. }) => settled(reservation),
-        _ => Err(payment_busy(state)),
+        _ => Err(BookingError::PaymentBusy { retry_after_secs: state.payments.retry_after_secs() }),
     }
 }
 
@@ -218,21 +216,10 @@ fn created(r: Reservation) -> Response {
     (StatusCode::CREATED, [(header::LOCATION, location)], Json(ReservationView::from(r))).into_response()
 }
 
-/// The answer to a keyed booking whose payment could not be reached: retry with the same key.
-fn pending_payment(state: &AppState, id: i64) -> ApiError {
-    ApiError::unavailable(
-        format!(
-            "payment is busy; reservation {id} waits for it. Retry with the same Idempotency-Key to complete it; \
-             without a retry it is settled shortly: kept if the payment went through, rejected and never charged otherwise"
-        ),
-        state.payments.retry_after_secs(),
-    )
-}
-
 /// A retry of a keyed booking whose first attempt created reservation `id`: continue from where
 /// it stands.
-async fn resume(state: &AppState, id: i64) -> Result<Response, ApiError> {
-    let r = found(state, id).await?;
+async fn resume(state: &AppState, id: i64) -> Result<Response, BookingError> {
+    let r = state.store.get(id).await?.ok_or_else(|| anyhow::anyhow!("reservation {id} of a key vanished"))?;
     tracing::info!(reservation_id = id, status = r.status.as_str(), "resuming a keyed booking");
     match r.status {
         Status::PendingPayment => charge(state, r, true).await,
@@ -241,15 +228,13 @@ async fn resume(state: &AppState, id: i64) -> Result<Response, ApiError> {
 }
 
 /// The answer for a booking that is no longer waiting for payment.
-fn settled(r: Reservation) -> Result<Response, ApiError> {
+fn settled(r: Reservation) -> Result<Response, BookingError> {
     if r.payment_id.is_some() {
         // It was paid, so the request succeeded; the body shows where the booking stands now.
         return Ok(created(r));
     }
-    Err(ApiError::conflict(format!(
-        "reservation {} made under this Idempotency-Key was rejected ({}); nothing was charged. \
-         Book again with a new Idempotency-Key",
-        r.id,
-        r.reason.as_deref().unwrap_or("payment never completed")
-    )))
+    Err(BookingError::RejectedEarlier {
+        id: r.id,
+        reason: r.reason.unwrap_or_else(|| "payment never completed".to_owned()),
+    })
 }

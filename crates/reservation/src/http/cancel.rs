@@ -13,10 +13,9 @@ use skycamp_contracts::reservation::Booked;
 use skycamp_platform::http::{ApiError, Json, OptionalJson, Path, lenient};
 use skycamp_platform::idempotency::{Idempotent, Key};
 
-use super::view::{ReservationView, found};
-use super::{AppState, payment_busy};
-use crate::domain::Reservation;
-use crate::domain::{SagaInput, Status};
+use super::AppState;
+use super::view::ReservationView;
+use crate::domain::{CancelError, Reservation, SagaInput, Status};
 use crate::payment_client::PaymentError;
 use crate::store::Applied;
 
@@ -33,7 +32,7 @@ pub async fn cancel(
     Key(key): Key,
     OptionalJson(body): OptionalJson<CancelBody>,
 ) -> Result<Json<ReservationView>, ApiError> {
-    cancel_reservation(&state, id, body.count, key.as_ref()).await
+    Ok(cancel_reservation(&state, id, body.count, key.as_ref()).await?)
 }
 
 /// Cancels reservation `id` (both API forms end here).
@@ -42,14 +41,12 @@ pub async fn cancel_reservation(
     id: i64,
     count: Option<i64>,
     key: Option<&Idempotent>,
-) -> Result<Json<ReservationView>, ApiError> {
-    let r = found(state, id).await?;
+) -> Result<Json<ReservationView>, CancelError> {
+    let r = state.store.get(id).await?.ok_or(CancelError::NotFound(id))?;
     if let (Some(count), Booked::Flight { count: booked, .. }) = (count, &r.item)
         && count != *booked
     {
-        return Err(ApiError::unprocessable(format!(
-            "count {count} differs from the {booked} booked; a reservation is cancelled as a whole"
-        )));
+        return Err(CancelError::PartialCount { count, booked: *booked });
     }
     if key.and_then(Idempotent::resumed) == Some(id) && r.status == Status::Cancelled {
         // The first attempt with this key got through before it could answer.
@@ -64,9 +61,9 @@ pub async fn cancel_reservation(
         Ok(_) => {}
         Err(e @ (PaymentError::Unavailable(_) | PaymentError::CircuitOpen)) => {
             tracing::warn!(reservation_id = id, error = %e, "refund unavailable; cancel refused");
-            return Err(payment_busy(state));
+            return Err(CancelError::PaymentBusy { retry_after_secs: state.payments.retry_after_secs() });
         }
-        Err(PaymentError::Declined(reason)) => return Err(ApiError::conflict(reason)),
+        Err(PaymentError::Declined(reason)) => return Err(CancelError::RefundRefused(reason)),
     }
     match state.store.apply(id, &SagaInput::CancelRequested, None).await? {
         Applied::Moved(r) => {
@@ -75,30 +72,20 @@ pub async fn cancel_reservation(
         }
         // The refund event got there first and already cancelled it.
         Applied::Ignored(r) if r.status == Status::Cancelled => Ok(Json(r.into())),
-        Applied::Ignored(r) => Err(ApiError::conflict(format!(
-            "reservation {id} became {} meanwhile; its payment is refunded",
-            r.status.as_str()
-        ))),
-        Applied::Duplicate | Applied::Missing => Err(ApiError::not_found(format!("reservation {id} not found"))),
+        Applied::Ignored(r) => Err(CancelError::ChangedMeanwhile { id, status: r.status.as_str() }),
+        Applied::Duplicate | Applied::Missing => Err(CancelError::NotFound(id)),
     }
 }
 
 /// Only paid or confirmed reservations can be cancelled, and a stay only before its check-in day.
-fn check_cancellable(state: &AppState, r: &Reservation) -> Result<(), ApiError> {
+fn check_cancellable(state: &AppState, r: &Reservation) -> Result<(), CancelError> {
     if !r.status.is_cancellable() {
-        return Err(ApiError::conflict(format!(
-            "reservation {} is {}; only PAID or CONFIRMED reservations can be cancelled",
-            r.id,
-            r.status.as_str()
-        )));
+        return Err(CancelError::NotCancellable { id: r.id, status: r.status.as_str() });
     }
     if let Booked::Campsite { check_in, .. } = &r.item
         && check_in.as_str() <= state.clock.today().to_string().as_str()
     {
-        return Err(ApiError::conflict(format!(
-            "the stay of reservation {} began on {check_in}; a stay can be cancelled only before its check-in day",
-            r.id
-        )));
+        return Err(CancelError::StayBegun { id: r.id, check_in: check_in.clone() });
     }
     Ok(())
 }

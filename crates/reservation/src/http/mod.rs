@@ -10,12 +10,13 @@ mod view;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use skycamp_platform::clock::Clock;
 use skycamp_platform::http::{ApiError, Json};
 use skycamp_platform::idempotency::{self, Keys};
 
-use crate::domain::Invalid;
+use crate::domain::{BookingError, CancelError};
 use crate::payment_client::{BreakerStatus, PaymentClient};
 use crate::store::{CatalogueStore, ReservationStore};
 
@@ -54,15 +55,41 @@ pub fn router(state: AppState, keys: Keys) -> Router {
         .with_state(state)
 }
 
-impl From<Invalid> for ApiError {
-    fn from(e: Invalid) -> Self {
-        ApiError::unprocessable(e.0)
+/// Every booking refusal as problem+json, in one place.
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        let detail = e.to_string();
+        match e {
+            BookingError::Invalid(invalid) => invalid.into(),
+            BookingError::BothItems | BookingError::NoItem | BookingError::UnknownForm(_) => {
+                ApiError::unprocessable(detail)
+            }
+            BookingError::NoSuchFlight(_) | BookingError::NoSuchCampsite(_) => ApiError::not_found(detail),
+            BookingError::PaymentBusy { retry_after_secs } | BookingError::AwaitingPayment { retry_after_secs, .. } => {
+                ApiError::unavailable(detail, retry_after_secs)
+            }
+            BookingError::Declined { .. } => ApiError::new(StatusCode::PAYMENT_REQUIRED, detail),
+            BookingError::RejectedEarlier { .. } => ApiError::conflict(detail),
+            BookingError::Internal(e) => e.into(),
+        }
     }
 }
 
-/// The answer while payment cannot be reached: try again shortly.
-fn payment_busy(state: &AppState) -> ApiError {
-    ApiError::unavailable("payment is busy, try again shortly; nothing was charged", state.payments.retry_after_secs())
+/// Every cancel refusal as problem+json, in one place.
+impl From<CancelError> for ApiError {
+    fn from(e: CancelError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CancelError::NoReservation | CancelError::PartialCount { .. } => ApiError::unprocessable(detail),
+            CancelError::NotFound(_) => ApiError::not_found(detail),
+            CancelError::NotCancellable { .. }
+            | CancelError::StayBegun { .. }
+            | CancelError::RefundRefused(_)
+            | CancelError::ChangedMeanwhile { .. } => ApiError::conflict(detail),
+            CancelError::PaymentBusy { retry_after_secs } => ApiError::unavailable(detail, retry_after_secs),
+            CancelError::Internal(e) => e.into(),
+        }
+    }
 }
 
 /// `GET /circuits`: the payment breaker's state and transitions.

@@ -39,7 +39,7 @@ impl TryFrom<ReviewBody> for NewReview {
             b.text.as_deref().unwrap_or_default(),
             phone.as_str(),
         )
-        .map_err(|e| ApiError::unprocessable(e.0))
+        .map_err(ApiError::from)
     }
 }
 
