@@ -9,7 +9,7 @@ use time::{Date, OffsetDateTime};
 /// Wall-clock time plus an adjustable offset; clones share the offset.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    offset_secs: Arc<AtomicI64>,
+    offset_ms: Arc<AtomicI64>,
 }
 
 impl Clock {
@@ -20,7 +20,13 @@ impl Clock {
 
     /// Now (UTC), shifted by any offset.
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_secs.load(Ordering::Relaxed))
+        OffsetDateTime::now_utc() + time::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Now as milliseconds since the Unix epoch: what deadlines (pending payments, stuck sagas)
+    /// are measured with.
+    pub fn now_millis(&self) -> i64 {
+        (self.now().unix_timestamp_nanos() / 1_000_000) as i64
     }
 
     /// Today's date (UTC).
@@ -30,7 +36,12 @@ impl Clock {
 
     /// Moves this clock (and every clone) forward by `days` (tests).
     pub fn advance_days(&self, days: i64) {
-        self.offset_secs.fetch_add(days * 86_400, Ordering::Relaxed);
+        self.offset_ms.fetch_add(days * 86_400_000, Ordering::Relaxed);
+    }
+
+    /// Moves this clock (and every clone) forward by `by` (tests: a deadline passes at once).
+    pub fn advance(&self, by: std::time::Duration) {
+        self.offset_ms.fetch_add(by.as_millis() as i64, Ordering::Relaxed);
     }
 }
 
@@ -45,5 +56,14 @@ mod tests {
         let before = other.today();
         clock.advance_days(3);
         assert_eq!(other.today(), before + time::Duration::days(3));
+    }
+
+    #[test]
+    fn an_advance_in_milliseconds_moves_now_by_as_much() {
+        let clock = Clock::system();
+        let before = clock.now_millis();
+        clock.advance(std::time::Duration::from_secs(61));
+        let moved = clock.now_millis() - before;
+        assert!((61_000..62_000).contains(&moved), "moved {moved} ms");
     }
 }

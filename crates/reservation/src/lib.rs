@@ -51,7 +51,7 @@ pub struct Config {
 pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router> {
     ctx.db.migrate(store::MIGRATIONS).await?;
     let waker = ctx.spawn_relay();
-    let store = store::ReservationStore::new(ctx.db.clone(), waker);
+    let store = store::ReservationStore::new(ctx.db.clone(), waker, config.clock.clone());
     let catalogue = store::CatalogueStore::new(ctx.db.clone());
     let payments = payment_client::PaymentClient::new(
         &config.payment_url,

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use skycamp_platform::time;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::SagaInput;
@@ -36,7 +35,7 @@ pub async fn reconcile_once(
     payments: &PaymentClient,
     stale_after: Duration,
 ) -> anyhow::Result<usize> {
-    let cutoff = time::now_millis() - stale_after.as_millis() as i64;
+    let cutoff = store.clock().now_millis() - stale_after.as_millis() as i64;
     let stale = store.stale_pending(cutoff).await?;
     let mut settled = 0;
     for r in stale {
@@ -64,7 +63,7 @@ pub async fn watch_stuck(store: ReservationStore, deadline: Duration, shutdown: 
             _ = tokio::time::sleep(deadline) => {}
             _ = shutdown.cancelled() => return,
         }
-        let cutoff = time::now_millis() - deadline.as_millis() as i64;
+        let cutoff = store.clock().now_millis() - deadline.as_millis() as i64;
         match store.stuck(cutoff, None, 1000).await {
             Ok(stuck) if !stuck.is_empty() => {
                 let ids: Vec<i64> = stuck.iter().map(|r| r.id).collect();

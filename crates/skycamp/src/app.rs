@@ -279,10 +279,13 @@ async fn open_transport(
         }
         Some(kafka) => (None, connect_kafka(kafka, services).await?),
     };
-    Ok(match settings.faulty_transport {
-        true => (log, Arc::new(skycamp_platform::events::Faulty(transport))),
-        false => (log, transport),
-    })
+    if !settings.faulty_transport {
+        return Ok((log, transport));
+    }
+    #[cfg(feature = "chaos")]
+    return Ok((log, Arc::new(crate::chaos::Faulty(transport))));
+    #[cfg(not(feature = "chaos"))]
+    anyhow::bail!("--faulty-transport needs a skycamp built with the `chaos` feature (tests only)")
 }
 
 #[cfg(feature = "kafka")]

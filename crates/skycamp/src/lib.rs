@@ -5,10 +5,13 @@
 //! - [`audit`]: checks that services agree on seats, nights and money.
 //! - [`processes`]: `skycamp up --processes`, one OS process per service.
 //! - [`bench`]: measures bookings and reads through the gateway.
+//! - `chaos` (feature `chaos`, tests only): a transport that duplicates and reorders events.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod audit;
 pub mod bench;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod config;
 pub mod processes;

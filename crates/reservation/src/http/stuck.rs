@@ -51,5 +51,5 @@ pub async fn compensate(State(state): State<AppState>, Path(id): Path<i64>) -> R
 
 /// Reservations created before this instant (ms) that are still `PAID` count as stuck.
 pub fn stuck_before(state: &AppState) -> i64 {
-    skycamp_platform::time::now_millis() - state.inventory_deadline.as_millis() as i64
+    state.clock.now_millis() - state.inventory_deadline.as_millis() as i64
 }

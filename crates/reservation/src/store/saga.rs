@@ -2,6 +2,7 @@
 
 use skycamp_contracts::reservation::{self as ev, Booked, ReservationEvent};
 use skycamp_contracts::{reservation_subject, topics};
+use skycamp_platform::clock::Clock;
 use skycamp_platform::db::{Db, Tx};
 use skycamp_platform::idempotency::Idempotent;
 use skycamp_platform::outbox::{self, Waker};
@@ -67,11 +68,19 @@ fn to_reservation(row: AnyRow) -> anyhow::Result<Reservation> {
 pub struct ReservationStore {
     db: Db,
     waker: Waker,
+    clock: Clock,
 }
 
 impl ReservationStore {
-    pub fn new(db: Db, waker: Waker) -> Self {
-        Self { db, waker }
+    /// `clock` stamps each reservation's creation, so deadlines measured from it (reconciliation,
+    /// stuck sagas) follow the same clock tests move.
+    pub fn new(db: Db, waker: Waker, clock: Clock) -> Self {
+        Self { db, waker, clock }
+    }
+
+    /// The clock reservations are stamped with; deadlines are measured on it.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Stores a booking as `PENDING_PAYMENT`, before payment is asked; with a key, binds the key
@@ -109,7 +118,7 @@ impl ReservationStore {
         .bind(&new.email)
         .bind(&new.name)
         .bind(&now)
-        .bind(time::now_millis())
+        .bind(self.clock.now_millis())
         .fetch_one(&mut *tx)
         .await?;
         Self::add_step(&mut tx, id, "requested", Status::PendingPayment, None).await?;

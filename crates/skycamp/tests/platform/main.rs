@@ -9,6 +9,7 @@ mod chaos;
 mod config;
 mod dead_letters;
 mod e2e;
+#[cfg(feature = "chaos")]
 mod faulty_transport;
 mod hostile;
 mod idempotency;

@@ -1,6 +1,8 @@
 //! A reservation left in PENDING_PAYMENT (the process died during the payment call) is settled
 //! with the payment service by reservation id.
 
+use std::time::Duration;
+
 use serde_json::json;
 use skycamp_contracts::reservation::Booked;
 use skycamp_platform::outbox::Waker;
@@ -14,7 +16,7 @@ async fn crash_with_pending(app: &mut TestApp, flight: i64) -> i64 {
     app.settle().await;
     app.stop().await;
     let db = app.service_db(skycamp::app::Service::Reservation).await;
-    let store = ReservationStore::new(db.clone(), Waker::default());
+    let store = ReservationStore::new(db.clone(), Waker::default(), app.clock.clone());
     let new = NewReservation {
         item: Booked::Flight { flight_id: flight, count: 1 },
         unit_price: 40_000,
@@ -25,11 +27,14 @@ async fn crash_with_pending(app: &mut TestApp, flight: i64) -> i64 {
     };
     let pending = store.create_pending(&new, None).await.unwrap();
     db.close().await;
+    // Down long enough for the reservation to count as stale when the platform is back.
+    app.clock.advance(Duration::from_secs(60));
     pending.id
 }
 
 async fn restart(app: &mut TestApp) {
-    let settings = crate::support::settings(app.dir.path());
+    let mut settings = crate::support::settings(app.dir.path());
+    settings.clock = app.clock.clone();
     let running = skycamp::app::start(&settings, &skycamp::app::Service::ALL).await.unwrap();
     app.gateway = running.url(skycamp::app::Service::Gateway);
     app.internal_key = settings.internal_key.clone();

@@ -379,6 +379,7 @@ async fn concurrent_bookings_over_two_gateways_never_oversell_seats_or_nights() 
     }
 }
 
+#[cfg(feature = "chaos")]
 #[tokio::test]
 async fn every_event_twice_and_out_of_order_changes_nothing_a_customer_sees() {
     // Each relay publishes every batch twice, the first time reversed.

@@ -17,7 +17,8 @@ async fn stuck_reservations_are_listed_retried_or_compensated_without_leaking_se
 
     // The flight service is down; bookings are paid and wait.
     let mut s = support::settings(app.dir.path());
-    s.inventory_deadline = Duration::from_millis(200);
+    s.clock = app.clock.clone();
+    s.inventory_deadline = Duration::from_secs(60);
     s.remote.insert(Service::Flight, "http://127.0.0.1:9".into());
     let others = [Service::Gateway, Service::Reservation, Service::Payment, Service::Mileage, Service::Notification];
     let partial = app::start(&s, &others).await.unwrap();
@@ -27,7 +28,7 @@ async fn stuck_reservations_are_listed_retried_or_compensated_without_leaking_se
     let (_, retried) = app.book(flight, 2, "01011113333").await;
     let (given_up, retried) = (given_up["id"].as_i64().unwrap(), retried["id"].as_i64().unwrap());
     assert_eq!(app.get("/reservations?stuck=true").await, json!([]), "not stuck before the deadline");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.clock.advance(Duration::from_secs(61));
     let stuck = app.get("/reservations?stuck=true").await;
     let ids: Vec<i64> = stuck.as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [given_up, retried]);
