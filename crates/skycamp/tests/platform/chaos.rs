@@ -3,28 +3,18 @@
 //! every saga final, no overbooking, money equal to confirmed bookings (the auditor), and views
 //! converged.
 
-use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use skycamp::app::{Service, Settings};
-use tokio::process::{Child, Command};
+use skycamp::app::Service;
+use tokio::process::Command;
 
+use crate::cluster::Cluster;
 use crate::support::{self, eventually};
 
-/// Every service as its own process.
-struct Cluster {
-    settings: Settings,
-    children: BTreeMap<Service, Child>,
-    gw: String,
-    http: reqwest::Client,
-    flags: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
-/// The flags every service of a [`Cluster`] runs with: short timeouts so the scenarios run fast.
+/// The flags every service of a chaos cluster runs with: short timeouts so the scenarios run fast.
 const FLAGS: [&str; 7] = [
     "--log-level=warn",
     "--pending-timeout-ms=500",
@@ -35,139 +25,50 @@ const FLAGS: [&str; 7] = [
     "--inventory-deadline-ms=60000",
 ];
 
-impl Cluster {
-    async fn start() -> Self {
-        Self::start_with(&[]).await
-    }
+/// One instance of every service, each its own process, with [`FLAGS`].
+async fn start() -> Cluster {
+    start_with(&[]).await
+}
 
-    /// A cluster whose services run with `overrides` in place of the same flags in [`FLAGS`].
-    async fn start_with(overrides: &[&str]) -> Self {
-        let name = |flag: &str| flag.split('=').next().unwrap_or_default().to_owned();
-        let mut flags: Vec<String> =
-            FLAGS.iter().filter(|f| !overrides.iter().any(|o| name(o) == name(f))).map(|f| f.to_string()).collect();
-        flags.extend(overrides.iter().map(|o| o.to_string()));
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::new(dir.path().to_path_buf());
-        for s in Service::ALL {
-            settings.ports.insert(s, support::free_port());
-        }
-        let gw = format!("http://127.0.0.1:{}", settings.ports[&Service::Gateway]);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-        let mut cluster = Self { settings, children: BTreeMap::new(), gw, http, flags, _dir: dir };
-        for s in Service::ALL {
-            cluster.spawn(s);
-        }
-        for s in Service::ALL {
-            cluster.ready(s).await;
-        }
-        cluster
-    }
+/// A cluster whose services run with `overrides` in place of the same flags in [`FLAGS`].
+async fn start_with(overrides: &[&str]) -> Cluster {
+    let name = |flag: &str| flag.split('=').next().unwrap_or_default().to_owned();
+    let mut flags: Vec<String> =
+        FLAGS.iter().filter(|f| !overrides.iter().any(|o| name(o) == name(f))).map(|f| f.to_string()).collect();
+    flags.extend(overrides.iter().map(|o| o.to_string()));
+    Cluster::start(1, |_| flags).await
+}
 
-    fn spawn(&mut self, s: Service) {
-        let child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
-            .args(skycamp::processes::serve_args(&self.settings, s))
-            .args(&self.flags)
-            .envs(skycamp::processes::child_env(&self.settings))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        self.children.insert(s, child);
-    }
+/// The phone of the `i`th customer of a storm.
+fn phone(i: usize) -> String {
+    format!("0108{i:07}")
+}
 
-    fn url(&self, s: Service) -> String {
-        format!("http://127.0.0.1:{}", self.settings.ports[&s])
-    }
-
-    async fn ready(&self, s: Service) {
-        let url = format!("{}/readyz", self.url(s));
-        eventually(&format!("{} ready", s.name()), || async {
-            self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-    }
-
-    /// SIGKILL: the process dies mid-whatever.
-    async fn kill(&mut self, s: Service) {
-        let mut child = self.children.remove(&s).unwrap();
-        child.kill().await.unwrap();
-    }
-
-    /// SIGTERM: the process drains and exits; returns whether it exited cleanly.
-    async fn term(&mut self, s: Service) -> bool {
-        let mut child = self.children.remove(&s).unwrap();
-        let pid = child.id().unwrap().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
-        tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap().success()
-    }
-
-    /// Sends `signal` (STOP, CONT, KILL) to a running service.
-    async fn signal(&self, s: Service, signal: &str) {
-        let pid = self.children[&s].id().unwrap().to_string();
-        Command::new("kill").args([&format!("-{signal}"), &pid]).status().await.unwrap();
-    }
-
-    async fn restart(&mut self, s: Service) {
-        self.spawn(s);
-        self.ready(s).await;
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http.get(format!("{}{path}", self.gw)).send().await.unwrap().json().await.unwrap()
-    }
-
-    /// One booking through the gateway; the status, or None when no answer came.
-    async fn book(&self, flight: i64, i: usize) -> (Option<u16>, Option<i64>) {
-        let body = json!({ "flightId": flight, "count": 1, "phone": format!("0108{i:07}") });
-        match self.http.post(format!("{}/reservations", self.gw)).json(&body).send().await {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let id = r.json::<Value>().await.ok().and_then(|b| b["id"].as_i64());
-                (Some(status), id)
-            }
-            Err(_) => (None, None),
-        }
-    }
-
-    /// Waits until every reservation is final, then checks seats and money with the auditor.
-    async fn assert_converged(&self, flight: i64, seats: i64) {
-        eventually("every saga final", || async {
-            let all = self.get("/reservations?limit=1000").await;
-            all.as_array()
-                .unwrap()
-                .iter()
-                .all(|r| matches!(r["status"].as_str(), Some("CONFIRMED" | "REJECTED" | "CANCELLED")))
-        })
-        .await;
-        let all = self.get("/reservations?limit=1000").await;
-        let confirmed = all.as_array().unwrap().iter().filter(|r| r["status"] == "CONFIRMED").count() as i64;
-        assert!(confirmed <= seats, "no overbooking: {confirmed} confirmed on {seats} seats");
-        eventually("views converged", || async {
-            let f = self.get(&format!("/flights/{flight}")).await;
-            let v = self.get(&format!("/flightStatuses/{flight}")).await;
-            f["seatsLeft"] == seats - confirmed && v["seat"] == seats - confirmed
-        })
-        .await;
-        eventually("services agree on seats and money", || async {
-            skycamp::audit::audit(&self.gw).await.unwrap().mismatches.is_empty()
-        })
-        .await;
-    }
+/// Every saga final, no overbooking, both seat counts agree, and the auditor finds seats and
+/// money in agreement.
+async fn assert_converged(c: &Cluster, flight: i64, seats: i64) {
+    let all = c.converged().await;
+    let confirmed = all.iter().filter(|r| r["status"] == "CONFIRMED").count() as i64;
+    assert!(confirmed <= seats, "no overbooking: {confirmed} confirmed on {seats} seats");
+    eventually("views converged", || async {
+        let f = c.get(&format!("/flights/{flight}")).await;
+        let v = c.get(&format!("/flightStatuses/{flight}")).await;
+        f["seatsLeft"] == seats - confirmed && v["seat"] == seats - confirmed
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn flight_service_killed_during_a_storm_bookings_still_answer_201_and_converge_after_restart() {
-    let mut c = Cluster::start().await;
+    let mut c = start().await;
     let flight = support::register_flight(&c.http, &c.gw, "CHAOS1", 10_000, 20).await;
 
-    let pid = c.children[&Service::Flight].id().unwrap().to_string();
+    let pid = c.pid(Service::Flight, 0).to_string();
     let storm = join_all((0..60).map(|i| {
         let c = &c;
         async move {
             tokio::time::sleep(Duration::from_millis(i as u64 * 20)).await;
-            c.book(flight, i).await
+            c.book(flight, &phone(i)).await
         }
     }));
     let (answers, ()) = tokio::join!(storm, async {
@@ -178,31 +79,31 @@ async fn flight_service_killed_during_a_storm_bookings_still_answer_201_and_conv
         answers.iter().all(|(status, _)| *status == Some(201)),
         "100% answered 201 while the flight service was down: {answers:?}"
     );
-    c.kill(Service::Flight).await;
+    c.kill(Service::Flight, 0).await;
     let paid = c.get("/reservations?status=PAID&limit=1000").await;
     assert!(!paid.as_array().unwrap().is_empty(), "bookings wait for the flight service");
 
     tokio::time::sleep(Duration::from_secs(10)).await;
-    c.restart(Service::Flight).await;
-    c.assert_converged(flight, 20).await;
+    c.restart(Service::Flight, 0).await;
+    assert_converged(&c, flight, 20).await;
     let confirmed = c.get("/reservations?status=CONFIRMED&limit=1000").await;
     assert_eq!(confirmed.as_array().unwrap().len(), 20, "all seats sold once the flight service is back");
 }
 
 #[tokio::test]
 async fn payment_stopped_opens_the_breaker_and_charges_nothing_and_restarted_closes_it() {
-    let mut c = Cluster::start().await;
+    let mut c = start().await;
     let flight = support::register_flight(&c.http, &c.gw, "CHAOS2", 10_000, 50).await;
-    assert_eq!(c.book(flight, 0).await.0, Some(201));
+    assert_eq!(c.book(flight, &phone(0)).await.0, Some(201));
 
-    assert!(c.term(Service::Payment).await, "SIGTERM: payment drains and exits 0");
+    assert!(c.term(Service::Payment, 0).await, "SIGTERM: payment drains and exits 0");
     for i in 1..=3 {
-        assert_eq!(c.book(flight, i).await.0, Some(503));
+        assert_eq!(c.book(flight, &phone(i)).await.0, Some(503));
     }
     assert_eq!(c.get("/circuits").await[0]["state"], "OPEN");
     let before = c.get("/reservations?limit=1000").await.as_array().unwrap().len();
     for i in 4..=10 {
-        assert_eq!(c.book(flight, i).await.0, Some(503), "fail fast while open");
+        assert_eq!(c.book(flight, &phone(i)).await.0, Some(503), "fail fast while open");
     }
     assert_eq!(
         c.get("/reservations?limit=1000").await.as_array().unwrap().len(),
@@ -210,16 +111,16 @@ async fn payment_stopped_opens_the_breaker_and_charges_nothing_and_restarted_clo
         "an open breaker writes nothing"
     );
 
-    c.restart(Service::Payment).await;
+    c.restart(Service::Payment, 0).await;
     let succeeded = std::sync::atomic::AtomicUsize::new(1);
     eventually("bookings succeed again and the probes close the breaker", || async {
-        if c.book(flight, 99).await.0 == Some(201) {
+        if c.book(flight, &phone(99)).await.0 == Some(201) {
             succeeded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         c.get("/circuits").await[0]["state"] == "CLOSED"
     })
     .await;
-    c.assert_converged(flight, 50).await;
+    assert_converged(&c, flight, 50).await;
     let charged = c.get("/payments?limit=1000").await;
     let approved = charged.as_array().unwrap().iter().filter(|p| p["status"] == "APPROVED").count();
     assert_eq!(approved, succeeded.into_inner(), "only the bookings answered 201 are charged");
@@ -227,7 +128,7 @@ async fn payment_stopped_opens_the_breaker_and_charges_nothing_and_restarted_clo
 
 #[tokio::test]
 async fn reservation_service_killed_mid_saga_repeatedly_leaves_no_orphan_charge_and_loses_no_booking() {
-    let mut c = Cluster::start().await;
+    let mut c = start().await;
     let flight = support::register_flight(&c.http, &c.gw, "CHAOS3", 10_000, 30).await;
     let mut accepted = Vec::new();
     for round in 0..3 {
@@ -235,19 +136,19 @@ async fn reservation_service_killed_mid_saga_repeatedly_leaves_no_orphan_charge_
             let c = &c;
             async move {
                 tokio::time::sleep(Duration::from_millis(i as u64 * 8)).await;
-                c.book(flight, round * 100 + i).await
+                c.book(flight, &phone(round * 100 + i)).await
             }
         }));
-        let pid = c.children[&Service::Reservation].id().unwrap().to_string();
+        let pid = c.pid(Service::Reservation, 0).to_string();
         let (answers, ()) = tokio::join!(storm, async {
             tokio::time::sleep(Duration::from_millis(80)).await;
             Command::new("kill").args(["-KILL", &pid]).status().await.unwrap();
         });
         accepted.extend(answers.iter().filter(|(s, _)| *s == Some(201)).filter_map(|(_, id)| *id));
-        c.kill(Service::Reservation).await;
-        c.restart(Service::Reservation).await;
+        c.kill(Service::Reservation, 0).await;
+        c.restart(Service::Reservation, 0).await;
     }
-    c.assert_converged(flight, 30).await;
+    assert_converged(&c, flight, 30).await;
     for id in accepted {
         let r = c.get(&format!("/reservations/{id}")).await;
         assert!(r["status"].is_string(), "booking {id} answered 201 is still there: {r}");
@@ -271,7 +172,7 @@ async fn until_ok(request: impl Fn() -> reqwest::RequestBuilder) -> (u16, u32) {
 
 #[tokio::test]
 async fn a_rolling_restart_of_every_service_under_load_fails_no_request() {
-    let mut c = Cluster::start().await;
+    let mut c = start().await;
     let flight = support::register_flight(&c.http, &c.gw, "CHAOS4", 10_000, 500).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = tokio::task::JoinSet::new();
@@ -295,8 +196,8 @@ async fn a_rolling_restart_of_every_service_under_load_fails_no_request() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Upstreams first, the gateway last.
     for s in Service::ALL {
-        assert!(c.term(s).await, "{} exits 0 on SIGTERM", s.name());
-        c.restart(s).await;
+        assert!(c.term(s, 0).await, "{} exits 0 on SIGTERM", s.name());
+        c.restart(s, 0).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -311,7 +212,7 @@ async fn a_rolling_restart_of_every_service_under_load_fails_no_request() {
     }
     assert!(requests > 20, "the load ran throughout ({requests} requests, {retried} retried)");
     eprintln!("rolling restart: {requests} requests, {retried} needed a retry, none failed");
-    c.assert_converged(flight, 500).await;
+    assert_converged(&c, flight, 500).await;
     let bookings = requests / 2;
     let confirmed = c.get("/reservations?status=CONFIRMED&limit=1000").await.as_array().unwrap().len();
     assert_eq!(confirmed, bookings, "each logical booking confirmed exactly once, retries included");
@@ -348,7 +249,7 @@ async fn on_sigterm_readyz_turns_503_while_the_service_still_answers_then_it_exi
 /// payment wakes, and the retry under the same key answers for that one reservation (issue 9.1).
 #[tokio::test]
 async fn an_abandoned_keyed_booking_retried_after_payment_wakes_is_one_reservation_charged_once() {
-    let c = Cluster::start_with(&["--payment-timeout-ms=2000"]).await;
+    let c = start_with(&["--payment-timeout-ms=2000"]).await;
     let flight = support::register_flight(&c.http, &c.gw, "ABANDON1", 10_000, 10).await;
     let phone = "01055500001";
     let body = json!({ "flightId": flight, "count": 1, "phone": phone });
@@ -356,11 +257,11 @@ async fn an_abandoned_keyed_booking_retried_after_payment_wakes_is_one_reservati
         http.post(format!("{}/reservations", c.gw)).header("idempotency-key", "abandoned-1").json(&body).send()
     };
 
-    c.signal(Service::Payment, "STOP").await;
+    c.signal(Service::Payment, 0, "STOP").await;
     let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
     assert!(booking(&impatient).await.is_err(), "the client gave up and closed its connection");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    c.signal(Service::Payment, "CONT").await;
+    c.signal(Service::Payment, 0, "CONT").await;
     // Past the key's in-progress lease (3 s) and the first attempt's payment timeout.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
@@ -372,7 +273,7 @@ async fn an_abandoned_keyed_booking_retried_after_payment_wakes_is_one_reservati
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.unwrap()["id"], id, "the key keeps answering for one reservation");
 
-    c.assert_converged(flight, 10).await;
+    assert_converged(&c, flight, 10).await;
     let mine = c.get(&format!("/reservations?phone={phone}")).await;
     assert_eq!(mine.as_array().unwrap().len(), 1, "one reservation for the key: {mine}");
     assert_eq!(mine[0]["status"], "CONFIRMED");
@@ -386,19 +287,19 @@ async fn an_abandoned_keyed_booking_retried_after_payment_wakes_is_one_reservati
 /// rejected uncharged, and the retry under its key says so instead of booking a second time.
 #[tokio::test]
 async fn an_abandoned_keyed_booking_whose_charge_died_is_rejected_once_and_its_retry_books_nothing_new() {
-    let mut c = Cluster::start_with(&["--payment-timeout-ms=2000"]).await;
+    let mut c = start_with(&["--payment-timeout-ms=2000"]).await;
     let flight = support::register_flight(&c.http, &c.gw, "ABANDON2", 10_000, 10).await;
     let phone = "01055500002";
     let body = json!({ "flightId": flight, "count": 1, "phone": phone });
     let url = format!("{}/reservations", c.gw);
     let booking = |http: &reqwest::Client| http.post(&url).header("idempotency-key", "abandoned-2").json(&body).send();
 
-    c.signal(Service::Payment, "STOP").await;
+    c.signal(Service::Payment, 0, "STOP").await;
     let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
     assert!(booking(&impatient).await.is_err(), "the client gave up and closed its connection");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    c.kill(Service::Payment).await;
-    c.restart(Service::Payment).await;
+    c.kill(Service::Payment, 0).await;
+    c.restart(Service::Payment, 0).await;
     eventually("reconciliation rejects the uncharged booking", || async {
         c.get(&format!("/reservations?phone={phone}")).await[0]["status"] == "REJECTED"
     })
@@ -412,7 +313,7 @@ async fn an_abandoned_keyed_booking_whose_charge_died_is_rejected_once_and_its_r
     assert_eq!(mine.as_array().unwrap().len(), 1, "no second booking under the key: {mine}");
     let payments = c.get("/payments?limit=1000").await;
     assert!(payments.as_array().unwrap().iter().all(|p| p["status"] != "APPROVED"), "nothing charged: {payments}");
-    c.assert_converged(flight, 10).await;
+    assert_converged(&c, flight, 10).await;
 }
 
 /// Payment frozen (SIGSTOP), 24 bookings one after another: only the breaker's minimum number of
@@ -420,7 +321,7 @@ async fn an_abandoned_keyed_booking_whose_charge_died_is_rejected_once_and_its_r
 /// once with nothing written (issue 9.14).
 #[tokio::test]
 async fn a_hanging_payment_opens_the_breaker_after_its_minimum_calls() {
-    let c = Cluster::start_with(&[
+    let c = start_with(&[
         "--breaker-min-calls=5",
         "--breaker-window-ms=10000",
         "--breaker-open-ms=60000",
@@ -428,14 +329,14 @@ async fn a_hanging_payment_opens_the_breaker_after_its_minimum_calls() {
     ])
     .await;
     let flight = support::register_flight(&c.http, &c.gw, "HANG1", 10_000, 50).await;
-    c.signal(Service::Payment, "STOP").await;
+    c.signal(Service::Payment, 0, "STOP").await;
     let mut waited = Vec::new();
     for i in 0..24 {
         let started = std::time::Instant::now();
-        assert_eq!(c.book(flight, i).await.0, Some(503), "booking {i} while payment hangs");
+        assert_eq!(c.book(flight, &phone(i)).await.0, Some(503), "booking {i} while payment hangs");
         waited.push(started.elapsed().as_millis());
     }
-    c.signal(Service::Payment, "CONT").await;
+    c.signal(Service::Payment, 0, "CONT").await;
     eprintln!("hanging payment, 24 bookings, milliseconds each: {waited:?}");
     assert_eq!(c.get("/circuits").await[0]["state"], "OPEN");
     let written = c.get("/reservations?limit=1000").await;
@@ -477,9 +378,9 @@ async fn until_closed(mut stream: tokio::net::TcpStream) -> String {
 #[tokio::test]
 async fn slow_and_idle_clients_neither_starve_the_gateway_nor_grow_its_memory() {
     // The default header and body timeouts (10 s) leave time to open every connection first.
-    let c = Cluster::start_with(&["--http-max-connections=500"]).await;
+    let c = start_with(&["--http-max-connections=500"]).await;
     let flight = support::register_flight(&c.http, &c.gw, "SLOW1", 10_000, 10).await;
-    let gateway = c.children[&Service::Gateway].id().unwrap();
+    let gateway = c.pid(Service::Gateway, 0);
     let before = rss_kb(gateway);
 
     let partial_body = "POST /reservations HTTP/1.1\r\nHost: skycamp\r\nContent-Type: application/json\r\n\
@@ -497,7 +398,7 @@ async fn slow_and_idle_clients_neither_starve_the_gateway_nor_grow_its_memory() 
     let during = rss_kb(gateway);
 
     assert_eq!(c.http.get(format!("{}/flights/{flight}", c.gw)).send().await.unwrap().status(), 200);
-    assert_eq!(c.book(flight, 1).await.0, Some(201), "a booking goes through while 490 clients dawdle");
+    assert_eq!(c.book(flight, &phone(1)).await.0, Some(201), "a booking goes through while 490 clients dawdle");
 
     let mut over = Vec::new();
     for _ in 0..20 {
@@ -523,5 +424,5 @@ async fn slow_and_idle_clients_neither_starve_the_gateway_nor_grow_its_memory() 
     let after = rss_kb(gateway);
     eprintln!("gateway resident memory: {before} kB before, {during} kB with 490 held connections, {after} kB after");
     assert!(during < before + 64 * 1024, "memory stays bounded: {before} kB → {during} kB");
-    assert_eq!(c.book(flight, 2).await.0, Some(201), "served as before once they are gone");
+    assert_eq!(c.book(flight, &phone(2)).await.0, Some(201), "served as before once they are gone");
 }

@@ -6,6 +6,7 @@ mod breaker;
 mod camping;
 mod camping_race;
 mod chaos;
+mod cluster;
 mod config;
 mod dead_letters;
 mod e2e;

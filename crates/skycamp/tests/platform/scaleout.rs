@@ -6,19 +6,15 @@
 //! both servers). Without them each test says so and passes, except in CI (`CI=true`), where
 //! a missing server fails the test.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use skycamp::app::{Service, Settings};
-use skycamp::processes::{Layout, instance_args};
-use tokio::process::{Child, Command};
+use skycamp::app::Service;
 
+use crate::cluster::Cluster;
 use crate::support::{self, eventually};
 
 const INSTANCES: usize = 2;
@@ -38,31 +34,15 @@ fn broker() -> Option<String> {
     }
 }
 
-/// Every service twice, on one PostgreSQL database and one Kafka namespace of their own.
-struct Cluster {
-    settings: Settings,
-    layout: Layout,
-    args: Vec<String>,
-    children: BTreeMap<(Service, usize), Child>,
-    gateways: Vec<String>,
-    turn: AtomicUsize,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// Starts the cluster, with `extra` arguments for every process; None when it cannot run here.
-    async fn start(extra: &[&str]) -> Option<Self> {
-        let brokers = broker()?;
-        let dir = tempfile::tempdir().unwrap();
-        let settings = Settings::new(dir.path().to_path_buf());
-        let layout: Layout =
-            Service::ALL.iter().map(|s| (*s, (0..INSTANCES).map(|_| support::free_port()).collect())).collect();
-        let database = support::postgres_for(dir.path()).unwrap();
+/// Every service twice, on one PostgreSQL database and one Kafka namespace of their own, with
+/// `extra` arguments for every process; None when it cannot run here.
+async fn start(extra: &[&str]) -> Option<Cluster> {
+    let brokers = broker()?;
+    let cluster = Cluster::start(INSTANCES, |dir| {
         let mut args = vec![
-            format!("--database-url={database}"),
+            format!("--database-url={}", support::postgres_for(dir).unwrap()),
             format!("--kafka-brokers={brokers}"),
-            format!("--kafka-namespace={}", support::namespace_for(dir.path())),
+            format!("--kafka-namespace={}", support::namespace_for(dir)),
             "--kafka-partitions=4".into(),
             "--kafka-session-timeout-ms=6000".into(),
             "--log-level=warn".into(),
@@ -70,208 +50,14 @@ impl Cluster {
             "--payment-timeout-ms=2000".into(),
         ];
         args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let gateways = layout[&Service::Gateway].iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        let mut cluster =
-            Self { settings, layout, args, children: BTreeMap::new(), gateways, turn: AtomicUsize::new(0), http, dir };
-        for s in Service::ALL {
-            for k in 0..INSTANCES {
-                cluster.spawn(s, k);
-            }
-        }
-        for s in Service::ALL {
-            for k in 0..INSTANCES {
-                cluster.ready(s, k).await;
-            }
-        }
-        Some(cluster)
-    }
-
-    fn log_file(&self, s: Service, k: usize) -> PathBuf {
-        self.dir.path().join(format!("{}-{k}.log", s.name()))
-    }
-
-    fn spawn(&mut self, s: Service, k: usize) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_file(s, k)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
-            .args(instance_args(&self.settings, &self.layout, s, k))
-            .args(&self.args)
-            .envs(skycamp::processes::child_env(&self.settings))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        self.children.insert((s, k), child);
-    }
-
-    /// Waits for `/readyz` of instance `k` of `s`; on time-out shows its log.
-    async fn ready(&self, s: Service, k: usize) {
-        let url = format!("http://127.0.0.1:{}/readyz", self.layout[&s][k]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.log_file(s, k)).unwrap_or_default();
-                panic!("{} instance {k} not ready in 60 s; its log:\n{log}", s.name());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL: the instance dies mid-whatever, without leaving its consumer group.
-    async fn kill(&mut self, s: Service, k: usize) {
-        let mut child = self.children.remove(&(s, k)).unwrap();
-        child.kill().await.unwrap();
-    }
-
-    async fn restart(&mut self, s: Service, k: usize) {
-        self.spawn(s, k);
-        self.ready(s, k).await;
-    }
-
-    /// The gateways in turn, so requests are spread over both.
-    fn gw(&self) -> &str {
-        &self.gateways[self.turn.fetch_add(1, Ordering::Relaxed) % self.gateways.len()]
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let r = self.http.get(format!("{}{path}", self.gw())).send().await.unwrap();
-        assert!(r.status().is_success(), "GET {path}: {}", r.status());
-        r.json().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{path}", self.gw())).json(body).send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Registers a flight; returns its id once both gateways show it in `flightStatuses`.
-    async fn flight(&self, name: &str, price: i64, seat: i64) -> i64 {
-        let body = json!({ "flightName": name, "destination": "korea", "price": price, "seat": seat });
-        self.register("/flights", &body, "/flightStatuses").await
-    }
-
-    /// Registers a campsite; returns its id once both gateways show it in `campsiteStatuses`.
-    async fn campsite(&self, name: &str, price_per_night: i64) -> i64 {
-        let body = json!({
-            "name": name, "location": "Gapyeong", "description": "by the river",
-            "pricePerNight": price_per_night, "capacity": 4, "amenities": ["fire pit"]
-        });
-        self.register("/campsites", &body, "/campsiteStatuses").await
-    }
-
-    /// `POST`s `body` to `path` (201); returns the new id once every gateway's `view` has it.
-    async fn register(&self, path: &str, body: &Value, view: &str) -> i64 {
-        let (code, created) = self.post(path, body).await;
-        assert_eq!(code, 201, "{created}");
-        let id = created["id"].as_i64().unwrap();
-        for gw in &self.gateways {
-            let url = format!("{gw}{view}/{id}");
-            eventually(&format!("{id} in {view}"), || async {
-                self.http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
-            })
-            .await;
-        }
-        id
-    }
-
-    fn day(&self, days: i64) -> String {
-        (self.settings.clock.today() + time::Duration::days(days)).to_string()
-    }
-
-    async fn book_stay(&self, site: i64, from: i64, to: i64, phone: &str) -> (u16, Value) {
-        let body = json!({
-            "campsiteId": site, "checkIn": self.day(from), "checkOut": self.day(to), "guests": 2, "phone": phone
-        });
-        self.post("/reservations", &body).await
-    }
-
-    /// One flight booking; the status and id, or None when no answer came.
-    async fn book(&self, flight: i64, phone: &str) -> (Option<u16>, Option<i64>) {
-        let body = json!({ "flightId": flight, "count": 1, "phone": phone });
-        match self.http.post(format!("{}/reservations", self.gw())).json(&body).send().await {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                (Some(status), r.json::<Value>().await.ok().and_then(|b| b["id"].as_i64()))
-            }
-            Err(_) => (None, None),
-        }
-    }
-
-    async fn status(&self, id: i64) -> String {
-        self.get(&format!("/reservations/{id}")).await["status"].as_str().unwrap().to_owned()
-    }
-
-    async fn wait_for(&self, id: i64, status: &str) {
-        eventually(&format!("reservation {id} {status}"), || async { self.status(id).await == status }).await;
-    }
-
-    async fn mileage(&self, phone: &str) -> i64 {
-        self.get(&format!("/mileages/{phone}")).await["balance"].as_i64().unwrap()
-    }
-
-    /// The topics of the messages a customer got about one reservation, sorted.
-    async fn messages(&self, phone: &str, id: i64) -> Vec<String> {
-        support::topics_about(&self.get(&format!("/messages?phone={phone}")).await, id)
-    }
-
-    /// The saga's own steps of a reservation, in order (mileage and message steps left out).
-    async fn saga_steps(&self, id: i64) -> Vec<String> {
-        let side = ["mileage accrued", "mileage deducted", "message sent"];
-        let timeline = self.get(&format!("/reservations/{id}/timeline")).await;
-        timeline
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["step"].as_str().unwrap().to_owned())
-            .filter(|s| !side.contains(&s.as_str()))
-            .collect()
-    }
-
-    /// Every reservation final, and the auditor finds seats, nights and money in agreement.
-    async fn converged(&self) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let all = self.get("/reservations?limit=1000").await;
-            let open: Vec<&Value> = all
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|r| !matches!(r["status"].as_str(), Some("CONFIRMED" | "REJECTED" | "CANCELLED")))
-                .collect();
-            if open.is_empty() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let logs: Vec<String> = self
-                    .children
-                    .keys()
-                    .map(|(s, k)| {
-                        format!(
-                            "--- {} {k}\n{}",
-                            s.name(),
-                            std::fs::read_to_string(self.log_file(*s, *k)).unwrap_or_default()
-                        )
-                    })
-                    .collect();
-                panic!("sagas not final after 60 s: {open:#?}\n{}", logs.join("\n"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let gw = self.gateways[0].clone();
-        eventually("the auditor finds no mismatch", || async {
-            skycamp::audit::audit(&gw).await.is_ok_and(|report| report.mismatches.is_empty())
-        })
-        .await;
-        self.get("/reservations?limit=1000").await.as_array().unwrap().clone()
-    }
+        args
+    });
+    Some(cluster.await)
 }
 
 #[tokio::test]
 async fn the_seed_stories_run_end_to_end_on_two_instances_of_everything() {
-    let Some(c) = Cluster::start(&[]).await else { return };
+    let Some(c) = start(&[]).await else { return };
 
     // Airline: register, book and pay in one step, confirm, history, cancel with refund.
     let flight = c.flight("CH777", 300_000, 40).await;
@@ -341,7 +127,7 @@ async fn the_seed_stories_run_end_to_end_on_two_instances_of_everything() {
 
 #[tokio::test]
 async fn concurrent_bookings_over_two_gateways_never_oversell_seats_or_nights() {
-    let Some(c) = Cluster::start(&[]).await else { return };
+    let Some(c) = start(&[]).await else { return };
     let flight = c.flight("RACE1", 10_000, 10).await;
     let site = c.campsite("Pine", 20_000).await;
     let flights = join_all((0..40).map(|i| {
@@ -383,7 +169,7 @@ async fn concurrent_bookings_over_two_gateways_never_oversell_seats_or_nights() 
 #[tokio::test]
 async fn every_event_twice_and_out_of_order_changes_nothing_a_customer_sees() {
     // Each relay publishes every batch twice, the first time reversed.
-    let Some(c) = Cluster::start(&["--faulty-transport"]).await else { return };
+    let Some(c) = start(&["--faulty-transport"]).await else { return };
     let flight = c.flight("DUP1", 50_000, 2).await;
     let site = c.campsite("Birch", 30_000).await;
     let mut ids = Vec::new();
@@ -429,7 +215,7 @@ async fn every_event_twice_and_out_of_order_changes_nothing_a_customer_sees() {
 
 #[tokio::test]
 async fn a_storm_of_keyed_bookings_survives_a_killed_instance_without_one_failed_answer() {
-    let Some(mut c) = Cluster::start(&[]).await else { return };
+    let Some(mut c) = start(&[]).await else { return };
     let flight = c.flight("STORM", 20_000, 30).await;
     const BOOKINGS: usize = 600;
     let answered = Arc::new(AtomicUsize::new(0));
