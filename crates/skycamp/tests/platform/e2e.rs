@@ -175,11 +175,7 @@ async fn bookings_are_taken_while_the_flight_service_is_down_and_confirmed_when_
     app.stop().await;
 
     // Everything but the flight service.
-    let mut s = support::settings(app.dir.path());
-    s.remote.insert(Service::Flight, "http://127.0.0.1:9".into());
-    let partial = app::start(&s, &[Service::Gateway, Service::Reservation, Service::Payment]).await.unwrap();
-    app.gateway = partial.url(Service::Gateway);
-    app.running = Some(partial);
+    let mut s = app.restart_without(Service::Flight, &[Service::Gateway, Service::Reservation, Service::Payment]).await;
     let mut ids = Vec::new();
     for i in 0..3 {
         let (code, r) = app.book(flight, 1, &format!("0101234000{i}")).await;

@@ -257,6 +257,18 @@ impl TestApp {
         eventually(what, check).await;
     }
 
+    /// After [`TestApp::stop`]: starts `services` again on this app's data and clock, with
+    /// `down` unreachable (it is down); returns the settings, to start `down` later.
+    pub async fn restart_without(&mut self, down: Service, services: &[Service]) -> Settings {
+        let mut s = settings(self.dir.path());
+        s.clock = self.clock.clone();
+        s.remote.insert(down, "http://127.0.0.1:9".into());
+        let partial = app::start(&s, services).await.expect("the other services start");
+        self.gateway = partial.url(Service::Gateway);
+        self.running = Some(partial);
+        s
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
