@@ -1,6 +1,7 @@
 //! The one process harness: every service as its own `skycamp serve` process (one or more
-//! instances each), sharing a data dir or a PostgreSQL database and a broker, started, signalled,
-//! killed and restarted for real. The chaos and scale-out suites build on it.
+//! instances each), or the whole platform as one `skycamp up` process, sharing a data dir or a
+//! PostgreSQL database and a broker, started, signalled, killed and restarted for real. The
+//! chaos, crash-restart and scale-out suites build on it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ use crate::support::{self, eventually};
 
 /// Every service, `instances` times, as separate processes.
 pub struct Cluster {
+    /// One `skycamp up` process (kept as the gateway's instance 0) instead of one per service.
+    whole: bool,
     pub settings: Settings,
     layout: Layout,
     args: Vec<String>,
@@ -34,6 +37,15 @@ impl Cluster {
     /// Starts `instances` of every service on free ports, each with the arguments `args` makes
     /// for the cluster's directory, and waits until every one is ready.
     pub async fn start(instances: usize, args: impl FnOnce(&Path) -> Vec<String>) -> Self {
+        Self::launch(false, instances, args).await
+    }
+
+    /// Starts the whole platform as one `skycamp up` process on free ports, with `args`.
+    pub async fn up(args: impl FnOnce(&Path) -> Vec<String>) -> Self {
+        Self::launch(true, 1, args).await
+    }
+
+    async fn launch(whole: bool, instances: usize, args: impl FnOnce(&Path) -> Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let args = args(dir.path());
         let mut settings = Settings::new(dir.path().to_path_buf());
@@ -45,6 +57,7 @@ impl Cluster {
         let gateways: Vec<String> = layout[&Service::Gateway].iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
         let mut cluster = Self {
+            whole,
             settings,
             layout,
             args,
@@ -55,17 +68,34 @@ impl Cluster {
             http,
             dir,
         };
-        for s in Service::ALL {
-            for k in 0..instances {
-                cluster.spawn(s, k);
-            }
-        }
-        for s in Service::ALL {
-            for k in 0..instances {
-                cluster.ready(s, k).await;
-            }
-        }
+        cluster.restart_all().await;
         cluster
+    }
+
+    /// Starts every process (again, after a kill) and waits until every service is ready.
+    pub async fn restart_all(&mut self) {
+        let instances = self.layout[&Service::Gateway].len();
+        for s in Service::ALL {
+            for k in 0..instances {
+                if !self.whole || s == Service::Gateway {
+                    self.spawn(s, k);
+                }
+            }
+        }
+        for s in Service::ALL {
+            for k in 0..instances {
+                self.ready(s, k).await;
+            }
+        }
+    }
+
+    /// Sends `signal` to every process at once (KILL: the platform crashes mid-whatever).
+    pub async fn signal_all(&self, signal: &str) {
+        for child in self.children.values() {
+            if let Some(pid) = child.id() {
+                Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().await.unwrap();
+            }
+        }
     }
 
     fn log_file(&self, s: Service, k: usize) -> PathBuf {
@@ -74,8 +104,16 @@ impl Cluster {
 
     fn spawn(&mut self, s: Service, k: usize) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_file(s, k)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
-            .args(instance_args(&self.settings, &self.layout, s, k))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_skycamp"));
+        if self.whole {
+            command.arg("up").arg("--data-dir").arg(self.dir.path());
+            for s in Service::ALL {
+                command.arg(format!("--{}-port={}", s.name(), self.layout[&s][0]));
+            }
+        } else {
+            command.args(instance_args(&self.settings, &self.layout, s, k));
+        }
+        let child = command
             .args(&self.args)
             .envs(skycamp::processes::child_env(&self.settings))
             .stdin(Stdio::null())

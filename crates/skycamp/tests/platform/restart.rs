@@ -1,66 +1,21 @@
 //! Crash safety: the real binary is killed (SIGKILL) while bookings are in flight and started
 //! again on the same data dir. Every saga reaches a final state; nothing is lost or doubled.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures::future::join_all;
-use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use serde_json::json;
 
-use skycamp::app::Service;
-
+use crate::cluster::Cluster;
 use crate::support::{self, eventually};
-
-/// A free port per service, by name.
-struct Ports(Vec<(&'static str, u16)>);
-
-impl Ports {
-    fn free() -> Self {
-        Self(Service::ALL.iter().map(|s| (s.name(), support::free_port())).collect())
-    }
-
-    fn gateway(&self) -> u16 {
-        self.0.iter().find(|(n, _)| *n == "gateway").unwrap().1
-    }
-}
-
-fn start(dir: &std::path::Path, ports: &Ports) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skycamp"));
-    cmd.arg("up").arg("--data-dir").arg(dir);
-    for (name, port) in &ports.0 {
-        cmd.arg(format!("--{name}-port")).arg(port.to_string());
-    }
-    cmd.args(["--pending-timeout-ms", "500", "--payment-timeout-ms", "1000", "--log-level", "warn"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("skycamp binary starts")
-}
-
-async fn ready(http: &reqwest::Client, gw: &str) {
-    eventually("gateway ready", || async {
-        http.get(format!("{gw}/flightStatuses")).send().await.is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-}
-
-async fn get(http: &reqwest::Client, url: String) -> Value {
-    http.get(url).send().await.unwrap().json().await.unwrap()
-}
 
 #[tokio::test]
 async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
     const PRICE: i64 = 25_000;
     const SEATS: i64 = 20;
-    let dir = tempfile::tempdir().unwrap();
-    let ports = Ports::free();
-    let gw = format!("http://127.0.0.1:{}", ports.gateway());
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-
-    let mut child = start(dir.path(), &ports);
-    ready(&http, &gw).await;
+    let flags = ["--pending-timeout-ms=500", "--payment-timeout-ms=1000", "--log-level=warn"];
+    let mut c = Cluster::up(|_| flags.map(String::from).to_vec()).await;
+    let (http, gw) = (c.http.clone(), c.gw.clone());
     let fid = support::register_flight(&http, &gw, "CRASH1", PRICE, SEATS).await;
 
     // A storm of 60 bookings; the process is killed while they are in flight.
@@ -74,27 +29,15 @@ async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
     }));
     let killer = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        child.kill().await.unwrap();
+        c.signal_all("KILL").await;
     };
     let (answers, ()) = tokio::join!(storm, killer);
     let accepted = answers.iter().filter(|a| **a == Some(201)).count();
 
-    let mut child = start(dir.path(), &ports);
-    ready(&http, &gw).await;
+    c.restart_all().await;
 
     // Every reservation that exists reaches a final state.
-    let all = || async { get(&http, format!("{gw}/reservations?limit=1000")).await };
-    eventually("every saga final", || async {
-        all()
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| matches!(r["status"].as_str(), Some("CONFIRMED" | "REJECTED" | "CANCELLED")))
-    })
-    .await;
-    let reservations = all().await;
-    let reservations = reservations.as_array().unwrap();
+    let reservations = c.converged().await;
     assert!(
         reservations.len() >= accepted,
         "every booking answered 201 ({accepted}) still exists ({})",
@@ -105,9 +48,9 @@ async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
 
     // Seats and money agree with the confirmed bookings, in every service and view.
     eventually("views converged", || async {
-        let flight = get(&http, format!("{gw}/flights/{fid}")).await;
-        let view = get(&http, format!("{gw}/flightStatuses/{fid}")).await;
-        let payments = get(&http, format!("{gw}/payments?limit=1000")).await;
+        let flight = c.get(&format!("/flights/{fid}")).await;
+        let view = c.get(&format!("/flightStatuses/{fid}")).await;
+        let payments = c.get("/payments?limit=1000").await;
         let net: i64 = payments
             .as_array()
             .unwrap()
@@ -118,10 +61,9 @@ async fn killing_the_platform_mid_storm_loses_and_doubles_nothing() {
         flight["seatsLeft"] == SEATS - confirmed && view["seat"] == SEATS - confirmed && net == confirmed * PRICE
     })
     .await;
-    for r in reservations {
-        let payments = get(&http, format!("{gw}/payments?reservationId={}", r["id"])).await;
+    for r in &reservations {
+        let payments = c.get(&format!("/payments?reservationId={}", r["id"])).await;
         assert!(payments.as_array().unwrap().len() <= 1, "one payment per reservation");
     }
     assert_eq!(skycamp::audit::audit(&gw).await.unwrap().mismatches, [], "every service agrees after the crash");
-    child.kill().await.unwrap();
 }
