@@ -1,6 +1,5 @@
 //! Campsites as the campsite admin defines them, and the rules for changing them.
 
-use skycamp_contracts::hold::HoldStatus;
 use thiserror::Error;
 
 /// Highest price per night accepted, in KRW.
@@ -164,41 +163,19 @@ impl HoldRequest {
     }
 }
 
-/// The campsite service's answer to a reservation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HoldDecision {
-    Reserved,
-    Rejected(String),
-}
+/// The campsite service's answer to a reservation (the lifecycle every inventory shares).
+pub use skycamp_contracts::hold::Decision as HoldDecision;
 
-impl HoldDecision {
-    /// The answer when some of the stay's nights are booked already: the rows' primary key, not a
-    /// read, has the last word.
-    pub fn taken(nights: &[String]) -> Self {
-        Self::Rejected(format!("nights already booked: {}", nights.join(", ")))
-    }
-
-    /// What the night hold records.
-    pub fn status(&self) -> HoldStatus {
-        match self {
-            Self::Reserved => HoldStatus::Held,
-            Self::Rejected(_) => HoldStatus::Rejected,
-        }
-    }
-
-    /// Why it was rejected, if it was.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            Self::Reserved => None,
-            Self::Rejected(why) => Some(why),
-        }
-    }
+/// The answer when some of the stay's nights are booked already: the rows' primary key, not a
+/// read, has the last word.
+pub fn taken(nights: &[String]) -> HoldDecision {
+    HoldDecision::rejected(format!("nights already booked: {}", nights.join(", ")))
 }
 
 /// Decides a hold of `nights` for `guests` at `campsite` (None: it does not exist), before any
 /// night is tried.
 pub fn decide_hold(campsite: Option<&Campsite>, guests: i64, nights: usize) -> HoldDecision {
-    hold_refusal(campsite, guests, nights).map_or(HoldDecision::Reserved, |why| HoldDecision::Rejected(why.to_owned()))
+    hold_refusal(campsite, guests, nights).map_or(HoldDecision::Reserved, HoldDecision::rejected)
 }
 
 #[cfg(test)]
@@ -284,10 +261,10 @@ mod tests {
     #[test]
     fn a_hold_that_fits_is_reserved_and_one_that_meets_booked_nights_names_them() {
         assert_eq!(decide_hold(Some(&site(4)), 4, 2), HoldDecision::Reserved);
-        assert_eq!(decide_hold(Some(&site(4)), 4, 0), HoldDecision::Rejected("no nights to hold".into()));
-        let taken = HoldDecision::taken(&["2026-12-01".into(), "2026-12-02".into()]);
+        assert_eq!(decide_hold(Some(&site(4)), 4, 0), HoldDecision::rejected("no nights to hold"));
+        let taken = taken(&["2026-12-01".into(), "2026-12-02".into()]);
         assert_eq!(taken.reason(), Some("nights already booked: 2026-12-01, 2026-12-02"));
-        assert_eq!(taken.status(), HoldStatus::Rejected);
+        assert_eq!(taken.status(), skycamp_contracts::hold::HoldStatus::Rejected);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use skycamp_platform::{inbox, time};
 use sqlx::AssertSqlSafe;
 
 use crate::domain::{
-    Campsite, CampsiteChange, ChangeError, HoldDecision, HoldRequest, Upcoming, check_change, check_delete, decide_hold,
+    Campsite, CampsiteChange, ChangeError, HoldDecision, HoldRequest, Upcoming, check_change, check_delete,
+    decide_hold, taken,
 };
 
 /// Schema of the campsite database.
@@ -272,8 +273,8 @@ impl CampsiteStore {
         {
             return Ok(HoldOutcome::Duplicate);
         }
-        let taken = self.taken_nights(&mut tx, req.campsite_id, &nights).await?;
-        self.decide(tx, req, nights, HoldDecision::taken(&taken)).await
+        let booked = self.taken_nights(&mut tx, req.campsite_id, &nights).await?;
+        self.decide(tx, req, nights, taken(&booked)).await
     }
 
     /// Records `decision` and publishes it, in `tx`.
@@ -285,8 +286,7 @@ impl CampsiteStore {
         decision: HoldDecision,
     ) -> anyhow::Result<HoldOutcome> {
         self.record_hold(&mut tx, req, decision.status(), decision.reason()).await?;
-        let answer = if decision == HoldDecision::Reserved { Answer::Reserved } else { Answer::Rejected };
-        self.answer(&mut tx, answer, req, nights, decision.reason().map(str::to_owned)).await?;
+        self.answer(&mut tx, decision.answer(), req, nights, decision.reason().map(str::to_owned)).await?;
         self.waker.commit(tx).await?;
         Ok(HoldOutcome::Decided(decision))
     }

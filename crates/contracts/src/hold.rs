@@ -11,6 +11,7 @@
 //! A hold is decided once per reservation. Asked again (an operator retries a stuck saga), the
 //! inventory repeats the answer it gave; it never decides a second time.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -69,6 +70,44 @@ impl FromStr for HoldStatus {
 pub enum Answer {
     Reserved,
     Rejected,
+}
+
+/// An inventory's first decision about a hold: reserved, or rejected with a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Reserved,
+    Rejected(Cow<'static, str>),
+}
+
+impl Decision {
+    /// A rejection for `why`.
+    pub fn rejected(why: impl Into<Cow<'static, str>>) -> Self {
+        Self::Rejected(why.into())
+    }
+
+    /// What the hold records.
+    pub fn status(&self) -> HoldStatus {
+        match self {
+            Self::Reserved => HoldStatus::Held,
+            Self::Rejected(_) => HoldStatus::Rejected,
+        }
+    }
+
+    /// The answer the inventory publishes.
+    pub fn answer(&self) -> Answer {
+        match self {
+            Self::Reserved => Answer::Reserved,
+            Self::Rejected(_) => Answer::Rejected,
+        }
+    }
+
+    /// Why it was rejected, if it was.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Reserved => None,
+            Self::Rejected(why) => Some(why),
+        }
+    }
 }
 
 /// What to do with a request to hold.
@@ -150,6 +189,14 @@ mod tests {
     #[test]
     fn a_release_before_its_hold_leaves_a_tombstone() {
         assert_eq!(on_release(None), OnRelease::Tombstone);
+    }
+
+    #[test]
+    fn a_decision_records_and_answers_what_it_decided() {
+        assert_eq!((Decision::Reserved.status(), Decision::Reserved.answer()), (HoldStatus::Held, Answer::Reserved));
+        let no = Decision::rejected("full");
+        assert_eq!((no.status(), no.answer(), no.reason()), (HoldStatus::Rejected, Answer::Rejected, Some("full")));
+        assert_eq!(Decision::Reserved.reason(), None);
     }
 
     #[test]

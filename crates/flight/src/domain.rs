@@ -1,6 +1,7 @@
 //! Flights as the airline admin defines them, and the rules for changing them.
 
-use skycamp_contracts::hold::HoldStatus;
+use std::borrow::Cow;
+
 use thiserror::Error;
 
 /// Most seats a flight may have.
@@ -139,44 +140,22 @@ pub enum ChangeError {
     HasHeldSeats { held: i64 },
 }
 
-/// The flight service's answer to a reservation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HoldDecision {
-    Reserved,
-    Rejected(&'static str),
-}
+/// The flight service's answer to a reservation (the lifecycle every inventory shares).
+pub use skycamp_contracts::hold::Decision as HoldDecision;
 
-impl HoldDecision {
-    /// The answer when the seats went to another reservation between reading the flight and
-    /// holding them: the conditional update, not the read, has the last word.
-    pub const OUTSOLD: Self = Self::Rejected(NOT_ENOUGH_SEATS);
-
-    /// What the seat hold records.
-    pub fn status(&self) -> HoldStatus {
-        match self {
-            Self::Reserved => HoldStatus::Held,
-            Self::Rejected(_) => HoldStatus::Rejected,
-        }
-    }
-
-    /// Why it was rejected, if it was.
-    pub fn reason(&self) -> Option<&'static str> {
-        match self {
-            Self::Reserved => None,
-            Self::Rejected(why) => Some(why),
-        }
-    }
-}
+/// The answer when the seats went to another reservation between reading the flight and holding
+/// them: the conditional update, not the read, has the last word.
+pub const OUTSOLD: HoldDecision = HoldDecision::Rejected(Cow::Borrowed(NOT_ENOUGH_SEATS));
 
 const NOT_ENOUGH_SEATS: &str = "not enough seats left";
 
 /// Decides a hold for `count` seats on `flight` (None: the flight does not exist).
 pub fn decide_hold(flight: Option<&Flight>, count: i64) -> HoldDecision {
     match flight {
-        None => HoldDecision::Rejected("flight does not exist"),
-        Some(f) if f.deleted => HoldDecision::Rejected("flight has been withdrawn"),
+        None => HoldDecision::rejected("flight does not exist"),
+        Some(f) if f.deleted => HoldDecision::rejected("flight has been withdrawn"),
         Some(f) if f.can_hold(count) => HoldDecision::Reserved,
-        Some(_) => HoldDecision::Rejected(NOT_ENOUGH_SEATS),
+        Some(_) => OUTSOLD,
     }
 }
 
@@ -250,11 +229,11 @@ mod tests {
 
     #[test]
     fn a_hold_is_rejected_for_unknown_withdrawn_or_full_flights() {
-        assert_eq!(decide_hold(None, 1), HoldDecision::Rejected("flight does not exist"));
+        assert_eq!(decide_hold(None, 1), HoldDecision::rejected("flight does not exist"));
         let mut gone = flight(40, 0);
         gone.deleted = true;
-        assert_eq!(decide_hold(Some(&gone), 1), HoldDecision::Rejected("flight has been withdrawn"));
-        assert_eq!(decide_hold(Some(&flight(40, 39)), 2), HoldDecision::Rejected("not enough seats left"));
+        assert_eq!(decide_hold(Some(&gone), 1), HoldDecision::rejected("flight has been withdrawn"));
+        assert_eq!(decide_hold(Some(&flight(40, 39)), 2), HoldDecision::rejected("not enough seats left"));
         assert_eq!(decide_hold(Some(&flight(40, 39)), 1), HoldDecision::Reserved);
     }
 

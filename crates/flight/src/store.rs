@@ -11,7 +11,7 @@ use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 use sqlx::AssertSqlSafe;
 
-use crate::domain::{ChangeError, Flight, FlightChange, HoldDecision, NewFlight, decide_hold};
+use crate::domain::{ChangeError, Flight, FlightChange, HoldDecision, NewFlight, OUTSOLD, decide_hold};
 
 /// Schema of the flight database.
 pub const MIGRATIONS: &[Migration] = &[
@@ -214,13 +214,12 @@ impl FlightStore {
             OnHold::Decide => {
                 let mut decision = decide_hold(Self::get_in(&mut tx, flight_id).await?.as_ref(), count);
                 if decision == HoldDecision::Reserved && !self.take_seats(&mut tx, flight_id, count).await? {
-                    decision = HoldDecision::OUTSOLD;
+                    decision = OUTSOLD;
                 }
                 let reason = decision.reason().map(str::to_owned);
                 self.record_hold(&mut tx, reservation_id, flight_id, count, decision.status(), reason.as_deref())
                     .await?;
-                let answer = if decision == HoldDecision::Reserved { Answer::Reserved } else { Answer::Rejected };
-                self.answer(&mut tx, answer, reservation_id, flight_id, count, reason).await?;
+                self.answer(&mut tx, decision.answer(), reservation_id, flight_id, count, reason).await?;
                 HoldOutcome::Decided(decision)
             }
         };
