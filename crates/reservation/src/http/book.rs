@@ -75,32 +75,29 @@ pub async fn place_or_cancel(
     Key(key): Key,
     Json(body): Json<ReservationBody>,
 ) -> Result<Response, ApiError> {
-    if body.reserve_status.as_deref().map(str::trim).is_some_and(|s| s.eq_ignore_ascii_case("cancel")) {
-        let id = body.reservation_id.ok_or(CancelError::NoReservation)?;
-        let cancelled = cancel::cancel_reservation(&state, id, body.count, key.as_ref()).await?;
-        return Ok(cancelled.into_response());
+    match body.reserve_status.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("place") => Ok(book(&state, &body, key.as_ref()).await?),
+        Some("cancel") => {
+            let id = body.reservation_id.ok_or(CancelError::NoReservation)?;
+            Ok(cancel::cancel_reservation(&state, id, body.count, key.as_ref()).await?.into_response())
+        }
+        Some(other) => Err(BookingError::UnknownForm(skycamp_platform::http::clip(other, 20).to_owned()).into()),
     }
-    Ok(book(&state, &body, key.as_ref()).await?)
 }
 
 /// The booking form: a new reservation, or the resumption of a keyed one.
 async fn book(state: &AppState, body: &ReservationBody, key: Option<&Idempotent>) -> Result<Response, BookingError> {
-    match body.reserve_status.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
-        None | Some("place") => {
-            if let Some(id) = key.and_then(Idempotent::resumed) {
-                return resume(state, id).await;
-            }
-            let customer = Customer::try_from(body)?;
-            let new = match (body.flight_id, body.campsite_id) {
-                (Some(flight_id), None) => flight_booking(state, body, flight_id, customer).await?,
-                (None, Some(campsite_id)) => campsite_booking(state, body, campsite_id, customer).await?,
-                (Some(_), Some(_)) => return Err(BookingError::BothItems),
-                (None, None) => return Err(BookingError::NoItem),
-            };
-            place(state, new, key).await
-        }
-        Some(other) => Err(BookingError::UnknownForm(skycamp_platform::http::clip(other, 20).to_owned())),
+    if let Some(id) = key.and_then(Idempotent::resumed) {
+        return resume(state, id).await;
     }
+    let customer = Customer::try_from(body)?;
+    let new = match (body.flight_id, body.campsite_id) {
+        (Some(flight_id), None) => flight_booking(state, body, flight_id, customer).await?,
+        (None, Some(campsite_id)) => campsite_booking(state, body, campsite_id, customer).await?,
+        (Some(_), Some(_)) => return Err(BookingError::BothItems),
+        (None, None) => return Err(BookingError::NoItem),
+    };
+    place(state, new, key).await
 }
 
 async fn flight_booking(
