@@ -314,8 +314,11 @@ pub fn with_settings_file(argv: Vec<String>, command: &clap::Command) -> anyhow:
         return Ok((argv, FileSettings::default()));
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("invalid SKYCAMP_CONFIG: cannot read {path}"))?;
+    // Only the commands that run services take settings (`bench` and `audit` have their own).
     let subcommand = argv.iter().skip(1).find_map(|a| command.find_subcommand(a));
-    let Some(subcommand) = subcommand else { return Ok((argv, FileSettings::default())) };
+    let Some(subcommand) = subcommand.filter(|c| c.get_arguments().any(|a| a.get_id() == "config")) else {
+        return Ok((argv, FileSettings::default()));
+    };
     let mut args = argv.clone();
     let mut file = FileSettings { path: PathBuf::from(&path), longs: Vec::new() };
     for (n, line) in text.lines().enumerate() {
@@ -340,14 +343,22 @@ pub fn with_settings_file(argv: Vec<String>, command: &clap::Command) -> anyhow:
             )
         };
         let Some(long) = arg.get_long() else { continue };
-        let on_command_line = argv.iter().any(|a| a == &format!("--{long}") || a.starts_with(&format!("--{long}=")));
-        if on_command_line || std::env::var_os(name).is_some() {
+        if on_command_line(&argv, long) || std::env::var_os(name).is_some() {
             continue;
         }
         args.push(format!("--{long}={value}"));
         file.longs.push((long.to_owned(), name.to_owned()));
     }
     Ok((args, file))
+}
+
+/// Whether `argv` gives the flag `--long` (as `--long value` or `--long=value`).
+fn on_command_line(argv: &[String], long: &str) -> bool {
+    argv.iter().any(|a| {
+        a.strip_prefix("--")
+            .and_then(|a| a.strip_prefix(long))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+    })
 }
 
 /// The settings a file gave: (flag, variable) pairs.
@@ -465,8 +476,7 @@ pub fn variable_behind(
     if let Some(from_file) = file.variable(long) {
         return Some(from_file);
     }
-    let on_command_line = argv.iter().any(|a| a == &format!("--{long}") || a.starts_with(&format!("--{long}=")));
-    if on_command_line {
+    if on_command_line(argv, long) {
         return None;
     }
     let mut commands = vec![command];
@@ -508,6 +518,17 @@ mod tests {
             options: Options,
         }
         clap::Command::new("skycamp").subcommand(<Up as clap::CommandFactory>::command().name("up"))
+    }
+
+    #[test]
+    fn commands_without_settings_leave_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("skycamp.env");
+        std::fs::write(&file, "SKYCAMP_MAX_NIGHTS=5\n").unwrap();
+        let command = up().subcommand(clap::Command::new("audit"));
+        let args = argv(&["skycamp", "audit", &format!("--config={}", file.display())]);
+        let (kept, _) = with_settings_file(args.clone(), &command).unwrap();
+        assert_eq!(kept, args, "audit takes no service settings, so the file adds none and is no error");
     }
 
     fn argv(args: &[&str]) -> Vec<String> {
