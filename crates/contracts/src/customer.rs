@@ -38,9 +38,21 @@ impl Phone {
     }
 }
 
+/// A phone number shown to others: the first three and last two digits, the rest as `*`.
+pub fn masked(phone: &str) -> String {
+    let n = phone.chars().count();
+    phone.chars().enumerate().map(|(i, c)| if i < 3 || i + 2 >= n { c } else { '*' }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_phones_keep_three_leading_and_two_trailing_characters() {
+        assert_eq!(masked("01012345678"), "010******78");
+        assert_eq!(masked("+821012345678"), "+82********78");
+    }
 
     #[test]
     fn phones_keep_digits_and_a_leading_plus() {

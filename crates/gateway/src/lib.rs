@@ -8,7 +8,9 @@
 //! that is safe to repeat (GET, HEAD, OPTIONS, or a POST with an `Idempotency-Key`) goes to another
 //! instance when the first one breaks the connection off; an instance that failed is left out
 //! until its readiness probe passes ([`skycamp_platform::endpoints`]). Internal endpoints (the
-//! payment charge, `POST /payments`) are never routed.
+//! payment charge, `POST /payments`) are never routed. With authentication on, a request without
+//! a token is refused here unless anyone may make it (reads of the catalogue, sign-up, sign-in);
+//! every service still verifies the token and decides for itself.
 //!
 //! | prefix | service |
 //! |---|---|
@@ -20,6 +22,7 @@
 //! | `/mileages` | mileage |
 //! | `/messages` | notification |
 //! | `/reviews` | review |
+//! | `/accounts`, `/.well-known/jwks.json` | account |
 //! | `/deadLetters/{service}/…` | that service's `/deadLetters/…` |
 #![forbid(unsafe_code)]
 
@@ -34,6 +37,7 @@ use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use skycamp_platform::auth::Caller;
 use skycamp_platform::endpoints::{Endpoints, Retry};
 use skycamp_platform::http::{ApiError, MAX_BODY_BYTES};
 use tower::ServiceBuilder;
@@ -51,6 +55,7 @@ pub struct Upstreams<T = String> {
     pub mileage: T,
     pub notification: T,
     pub review: T,
+    pub account: T,
 }
 
 impl Upstreams {
@@ -65,6 +70,7 @@ impl Upstreams {
             mileage: parse("mileage", &self.mileage)?,
             notification: parse("notification", &self.notification)?,
             review: parse("review", &self.review)?,
+            account: parse("account", &self.account)?,
         })
     }
 }
@@ -168,6 +174,21 @@ fn is_internal(method: &Method, path: &str) -> bool {
     method == Method::POST && matches!(path.trim_end_matches('/'), "/payments" | "/pays")
 }
 
+/// What anyone may do without signing in: read the catalogue, the seat and campsite statuses and
+/// the reviews, sign up, sign in, and fetch the token keys.
+fn is_public(method: &Method, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match *method {
+        Method::GET | Method::HEAD => {
+            matches!(first, "flights" | "flightStatuses" | "campsites" | "campsiteStatuses" | "reviews" | ".well-known")
+                && !matches!(path, "/flights/holds" | "/campsites/nights")
+        }
+        Method::POST => matches!(path, "/accounts" | "/accounts/token"),
+        _ => false,
+    }
+}
+
 /// The upstream base URL and path for a request path, or None when no service owns it.
 fn route<'a, T>(upstreams: &'a Upstreams<T>, path: &str) -> Option<(&'a T, String)> {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
@@ -183,6 +204,7 @@ fn route<'a, T>(upstreams: &'a Upstreams<T>, path: &str) -> Option<(&'a T, Strin
         "payments" => Some((&upstreams.payment, path.to_owned())),
         "pays" => Some((&upstreams.payment, path.replacen("/pays", "/payments", 1))),
         "deadLetters" => dead_letters(upstreams, path),
+        "accounts" | ".well-known" => Some((&upstreams.account, path.to_owned())),
         _ => None,
     }
 }
@@ -238,6 +260,12 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Result<Respons
     if is_internal(&method, &path) {
         return Err(ApiError::not_found("no such endpoint"));
     }
+    // The services decide who may do what; this only turns away early what no anonymous caller
+    // may do anyway.
+    let anonymous = matches!(request.extensions().get::<Caller>(), None | Some(Caller::Anonymous));
+    if anonymous && !is_public(&method, &path) {
+        return Err(skycamp_platform::auth::unauthenticated());
+    }
     let (service, upstream_path) =
         route(&proxy.upstreams, &path).ok_or_else(|| ApiError::not_found("no such endpoint"))?;
     let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -288,6 +316,7 @@ mod tests {
             mileage: "M".into(),
             notification: "N".into(),
             review: "V".into(),
+            account: "A".into(),
         }
     }
 
@@ -353,6 +382,7 @@ mod tests {
 #[cfg(test)]
 mod overload_tests {
     use super::*;
+    use skycamp_platform::auth::{Auth, identify};
 
     /// A gateway whose every upstream is a fake service that answers after `delay`.
     async fn gateway_in_front_of_a_slow_service(limits: Limits, delay: Duration) -> String {
@@ -375,8 +405,11 @@ mod overload_tests {
             mileage: u("m"),
             notification: u("n"),
             review: u("v"),
+            account: u("a"),
         };
-        let gateway = router(Config { upstreams, timeout: Duration::from_secs(10), limits }).unwrap();
+        let gateway = router(Config { upstreams, timeout: Duration::from_secs(10), limits })
+            .unwrap()
+            .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(skycamp_platform::server::serve(listener, gateway, Default::default(), Default::default()));

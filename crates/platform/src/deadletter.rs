@@ -144,13 +144,14 @@ impl DeadLetters {
         Ok(self.get(id).await?.unwrap_or(letter))
     }
 
-    /// `GET /deadLetters[?all=true]` and `POST /deadLetters/{id}/replay`.
+    /// `GET /deadLetters[?all=true]` and `POST /deadLetters/{id}/replay`, for admins only.
     pub fn routes(self) -> Router {
         // Replaying is an operator action that is safe to repeat; a key on it is refused.
         let refuse_key = axum::middleware::from_fn(crate::idempotency::refuse);
         Router::new()
             .route("/deadLetters", get(list))
             .route("/deadLetters/{id}/replay", post(replay).layer(refuse_key))
+            .route_layer(axum::middleware::from_fn(crate::auth::admin_only))
             .with_state(self)
     }
 }

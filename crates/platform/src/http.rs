@@ -122,6 +122,9 @@ pub fn problem(status: StatusCode, detail: &str, retry_after_secs: Option<u64>) 
     if let Some(secs) = retry_after_secs {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"skycamp\""));
+    }
     response
 }
 
@@ -333,11 +336,13 @@ impl Health {
     }
 }
 
-/// Adds what every service router needs: health routes, problem-shaped 404/405, panics caught as
-/// problem 500s, a body size limit, refusal of dot segments and over-long URIs, mutating requests
-/// run to completion on `tasks` whatever their client does, request ids and request tracing.
-pub fn finish(router: Router, health: Health, tasks: TaskTracker) -> Router {
+/// Adds what every service router needs: the caller identified from their bearer token (`auth`;
+/// health routes are open), health routes, problem-shaped 404/405, panics caught as problem 500s,
+/// a body size limit, refusal of dot segments and over-long URIs, mutating requests run to
+/// completion on `tasks` whatever their client does, request ids and request tracing.
+pub fn finish(router: Router, health: Health, tasks: TaskTracker, auth: crate::auth::Auth) -> Router {
     router
+        .layer(axum::middleware::from_fn_with_state(auth, crate::auth::identify))
         .merge(health.routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {

@@ -16,6 +16,8 @@
 //!   409) is not kept at all, so junk requests leave nothing behind. A refusal after work started
 //!   (a declined payment) is stored. A server error after work started releases the lease and
 //!   keeps the recovery point, so the retry resumes; before any work it forgets the key.
+//! - **Whose key?** Keys are scoped by the caller (the token's subject), so one customer's key
+//!   can never replay another's answer.
 //! - **Same request?** A fingerprint (SHA-256 of method, path and the body as canonical JSON) is
 //!   kept, never the body; the same key with another request is a 422.
 //!
@@ -316,6 +318,11 @@ async fn guarded(keys: Keys, key: HeaderValue, request: Request, next: Next) -> 
     let key = key.to_str().ok().filter(|k| valid_key(k)).map(str::to_owned).ok_or_else(|| {
         ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters").into_response()
     })?;
+    // One caller's key never meets another's: keys are scoped by who sent them.
+    let key = match request.extensions().get::<crate::auth::Caller>().map(crate::auth::Caller::scope) {
+        Some(scope) if !scope.is_empty() => format!("{scope}\u{1f}{key}"),
+        _ => key,
+    };
     let (mut parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
         let err: &(dyn std::error::Error + 'static) = &e;

@@ -1,5 +1,6 @@
 //! What every Skycamp service needs, and nothing about flights or campsites.
 //!
+//! - [`auth`]: bearer tokens verified in every service; who the caller is and what they may do.
 //! - [`clock`]: "now" and "today", adjustable in tests.
 //! - [`db`]: one SQL code path over SQLite and PostgreSQL (sqlx `Any`), migrations, write transactions.
 //! - [`deadletter`]: events a consumer keeps failing on, parked, listed and replayed.
@@ -18,6 +19,7 @@
 //! - [`telemetry`]: JSON logs.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod clock;
 pub mod consumer;
 pub mod db;

@@ -103,7 +103,7 @@ pub struct PaymentClient {
     metrics: Arc<dyn Fn() -> BoxFuture<'static, CircuitMetrics> + Send + Sync>,
     transitions: Arc<Transitions>,
     open_for: Duration,
-    /// Signs charges, which the payment service takes only from us.
+    /// Signs every payment call: charges, refunds and reads are ours, not the customer's.
     key: InternalKey,
 }
 
@@ -199,7 +199,7 @@ impl PaymentClient {
     /// payment service knows the charge comes from us, for exactly this amount and phone.
     pub async fn approve(&self, request: &ApprovePayment) -> Result<Payment, PaymentError> {
         let body = serde_json::to_vec(request).map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-        let signature = self.key.sign(skycamp_platform::time::now_millis(), &body);
+        let signature = self.key.sign(skycamp_platform::time::now_millis(), "POST /payments", &body);
         let http = self.http.clone();
         self.call(move |base| {
             http.post(format!("{base}/payments"))
@@ -210,17 +210,28 @@ impl PaymentClient {
         .await
     }
 
-    /// Refunds a payment; idempotent.
+    /// Refunds a payment; idempotent. Signed: a customer's cancel is refunded by us, not by them.
     pub async fn refund(&self, payment_id: i64, reason: &str) -> Result<Payment, PaymentError> {
-        let (http, body) = (self.http.clone(), serde_json::json!({ "reason": reason }));
-        self.call(move |base| http.post(format!("{base}/payments/{payment_id}/refund")).json(&body)).await
+        let body = serde_json::to_vec(&serde_json::json!({ "reason": reason }))
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let target = format!("/payments/{payment_id}/refund");
+        let signature = self.key.sign(skycamp_platform::time::now_millis(), &format!("POST {target}"), &body);
+        let http = self.http.clone();
+        self.call(move |base| {
+            http.post(format!("{base}{target}"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, signature.clone())
+                .body(body.clone())
+        })
+        .await
     }
 
-    /// The payment for a reservation, if any.
+    /// The payment for a reservation, if any (a signed read).
     pub async fn find_by_reservation(&self, reservation_id: i64) -> Result<Option<Payment>, PaymentError> {
+        let target = format!("/payments?reservationId={reservation_id}");
+        let signature = self.key.sign(skycamp_platform::time::now_millis(), &format!("GET {target}"), b"");
         let http = self.http.clone();
-        let request =
-            move |base: &str| http.get(format!("{base}/payments")).query(&[("reservationId", reservation_id)]);
+        let request = move |base: &str| http.get(format!("{base}{target}")).header(SIGNATURE_HEADER, signature.clone());
         let payments: Vec<Payment> = self.call(request).await?;
         Ok(payments.into_iter().next())
     }

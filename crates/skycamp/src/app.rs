@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
+use skycamp_platform::auth::Auth;
 use skycamp_platform::clock::Clock;
 use skycamp_platform::deadletter::DeadLetters;
 use skycamp_platform::eventlog::EventLog;
@@ -35,11 +36,13 @@ pub enum Service {
     Mileage,
     Notification,
     Review,
+    Account,
 }
 
 impl Service {
     /// Every service, in start-up order (upstreams first).
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
+        Service::Account,
         Service::Payment,
         Service::Flight,
         Service::Campsite,
@@ -60,6 +63,7 @@ impl Service {
             Self::Mileage => "mileage",
             Self::Notification => "notification",
             Self::Review => "review",
+            Self::Account => "account",
         }
     }
 
@@ -74,6 +78,7 @@ impl Service {
             Self::Mileage => 8085,
             Self::Notification => 8086,
             Self::Review => 8087,
+            Self::Account => 8088,
         }
     }
 }
@@ -120,6 +125,62 @@ pub struct Settings {
     pub internal_key: InternalKey,
     /// Events over Kafka instead of the embedded log (`SKYCAMP_KAFKA_BROKERS`).
     pub kafka: Option<KafkaSettings>,
+    /// Who may call: no one is asked (off), Skycamp's own accounts, or an OpenID provider.
+    pub auth: AuthSettings,
+}
+
+/// How callers prove who they are (`SKYCAMP_AUTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Nobody is asked: everyone may do everything, as in the seeds.
+    Off,
+    /// Skycamp's own accounts: customers by phone and password, one built-in admin.
+    Local,
+    /// Bearer tokens from an OpenID Connect provider.
+    Oidc,
+}
+
+/// The authentication settings (see the README's "Accounts and access").
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    /// The tokens' `iss`: Skycamp's own (default `skycamp`) or the OpenID provider's URL.
+    pub issuer: String,
+    /// An `aud` tokens must name.
+    pub audience: String,
+    /// Where an OpenID provider's tokens carry roles (a dotted claim path).
+    pub roles_claim: String,
+    /// The role that makes an admin.
+    pub admin_role: String,
+    /// Lifetime of the tokens Skycamp issues.
+    pub token_ttl: Duration,
+    /// `SKYCAMP_TOKEN_KEYS`: Ed25519 seeds, the signing one first; default: a key kept in the
+    /// data dir (`token-keys`), made on first start.
+    pub token_keys: Option<secrecy::SecretString>,
+    /// `SKYCAMP_ADMIN_PASSWORD` (hashed at start-up) or `SKYCAMP_ADMIN_PASSWORD_HASH`.
+    pub admin_password: Option<AdminPassword>,
+}
+
+/// The admin's password as given: plain (hashed when the account service starts) or hashed.
+#[derive(Debug, Clone)]
+pub enum AdminPassword {
+    Plain(secrecy::SecretString),
+    Hash(String),
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Off,
+            issuer: "skycamp".into(),
+            audience: "skycamp".into(),
+            roles_claim: "roles".into(),
+            admin_role: "admin".into(),
+            token_ttl: Duration::from_secs(15 * 60),
+            token_keys: None,
+            admin_password: None,
+        }
+    }
 }
 
 /// The Kafka transport's settings (see the README's configuration table).
@@ -174,6 +235,7 @@ impl Settings {
             http_limits: ClientLimits::default(),
             internal_key: InternalKey::random(),
             kafka: None,
+            auth: AuthSettings::default(),
         }
     }
 
@@ -193,6 +255,8 @@ pub struct Running {
     servers: JoinSet<std::io::Result<()>>,
     tasks: TaskTracker,
     dbs: Vec<Db>,
+    /// The databases with an outbox (every service's but the account service's).
+    outboxes: Vec<Db>,
     /// The embedded log, when events do not go over Kafka.
     log: Option<EventLog>,
     transport: Arc<dyn Transport>,
@@ -215,6 +279,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         None => settings.remote.get(&s).cloned().unwrap_or_default(),
     };
     let (log, transport) = open_transport(settings, services).await?;
+    let auth = verifier(&settings.auth, &url(Service::Account))?;
     let mut running = Running {
         addrs: addrs.clone(),
         health: Vec::new(),
@@ -223,6 +288,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         servers: JoinSet::new(),
         tasks: TaskTracker::new(),
         dbs: Vec::new(),
+        outboxes: Vec::new(),
         log,
         transport: transport.clone(),
         groups: Groups::default(),
@@ -251,20 +317,105 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         let mut router = build(settings, service, ctx.as_ref(), &url)
             .await
             .with_context(|| format!("starting {}", service.name()))?;
-        if let Some(ctx) = &ctx {
+        // The account service publishes and consumes no events: no dead letters, inbox or outbox.
+        if let Some(ctx) = ctx.as_ref().filter(|_| service != Service::Account) {
             router = router.merge(ctx.dead_letters.clone().routes());
             let prune =
                 skycamp_platform::inbox::prune_hourly(ctx.db.clone(), settings.inbox_retention, ctx.shutdown.clone());
             ctx.tasks.spawn(prune);
         }
-        let health = Health::new(db.clone(), db.as_ref().map(|_| transport.clone()));
+        let eventful = service != Service::Account;
+        let health = Health::new(db.clone(), db.as_ref().filter(|_| eventful).map(|_| transport.clone()));
         running.health.push(health.clone());
+        running.outboxes.extend(db.clone().filter(|_| eventful));
         running.dbs.extend(db);
-        let app = finish(router, health, running.tasks.clone());
+        let app = finish(router, health, running.tasks.clone(), auth.clone());
         running.servers.spawn(serve(listener, app, running.http_stop.clone(), settings.http_limits));
         tracing::info!(service = service.name(), addr = %addrs[&service], "service listening");
     }
     Ok(running)
+}
+
+/// How every service here verifies callers: not at all, against the account service's keys, or
+/// against the OpenID provider's (found through its discovery document).
+fn verifier(auth: &AuthSettings, account_urls: &str) -> anyhow::Result<Auth> {
+    use skycamp_platform::auth::{KeySource, Rules};
+    let rules = match auth.mode {
+        AuthMode::Off => return Ok(Auth::off()),
+        AuthMode::Local => {
+            let account = account_urls.split(',').next().unwrap_or_default().trim_end_matches('/');
+            Rules {
+                issuer: auth.issuer.clone(),
+                audience: auth.audience.clone(),
+                roles_claim: "roles".into(),
+                admin_role: "admin".into(),
+                keys: KeySource::Jwks(format!("{account}/.well-known/jwks.json")),
+            }
+        }
+        AuthMode::Oidc => Rules {
+            issuer: auth.issuer.clone(),
+            audience: auth.audience.clone(),
+            roles_claim: auth.roles_claim.clone(),
+            admin_role: auth.admin_role.clone(),
+            keys: KeySource::Discovery,
+        },
+    };
+    Auth::verifying(rules)
+}
+
+/// The account service's settings: its signing keys (from the Secret, or kept in the data dir)
+/// and the admin's password hash.
+async fn account_config(settings: &Settings) -> anyhow::Result<skycamp_account::Config> {
+    use skycamp_account::keys::SigningKeys;
+    let keys = match &settings.auth.token_keys {
+        Some(secret) => SigningKeys::parse(secret).context("invalid SKYCAMP_TOKEN_KEYS")?,
+        None => SigningKeys::parse(&kept_token_key(&settings.data_dir)?)
+            .with_context(|| format!("invalid {}", settings.data_dir.join("token-keys").display()))?,
+    };
+    let admin_password_hash = match settings.auth.admin_password.clone() {
+        None => None,
+        Some(AdminPassword::Hash(hash)) => Some(hash),
+        Some(AdminPassword::Plain(plain)) => {
+            Some(tokio::task::spawn_blocking(move || skycamp_account::password::hash(plain.expose_secret())).await??)
+        }
+    };
+    Ok(skycamp_account::Config {
+        keys,
+        issuer: settings.auth.issuer.clone(),
+        audience: settings.auth.audience.clone(),
+        token_ttl: settings.auth.token_ttl,
+        admin_password_hash,
+        clock: settings.clock.clone(),
+    })
+}
+
+/// The signing key kept in `data_dir/token-keys` (owner-only), made on first use; every process
+/// sharing the data dir reads the same one.
+fn kept_token_key(data_dir: &std::path::Path) -> anyhow::Result<secrecy::SecretString> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = data_dir.join("token-keys");
+    std::fs::create_dir_all(data_dir)?;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+        Ok(mut file) => {
+            let key = skycamp_account::keys::SigningKeys::generate()?;
+            file.write_all(key.expose_secret().as_bytes())?;
+            file.sync_all()?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another process may be writing it this instant.
+            for _ in 0..50 {
+                let text = std::fs::read_to_string(&path)?;
+                if !text.trim().is_empty() {
+                    return Ok(secrecy::SecretString::from(text.trim().to_owned()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            anyhow::bail!("{} is empty", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
 }
 
 /// The embedded log (when used) and the transport every service here shares.
@@ -348,6 +499,7 @@ async fn build(
         Service::Mileage => skycamp_mileage::start(ctx()?, settings.mileage).await,
         Service::Notification => skycamp_notification::start(ctx()?, settings.notification.clone()).await,
         Service::Review => skycamp_review::start(ctx()?, settings.clock.clone()).await,
+        Service::Account => skycamp_account::start(ctx()?, account_config(settings).await?).await,
         Service::Gateway => skycamp_gateway::router(skycamp_gateway::Config {
             upstreams: skycamp_gateway::Upstreams {
                 flight: url(Service::Flight),
@@ -357,6 +509,7 @@ async fn build(
                 mileage: url(Service::Mileage),
                 notification: url(Service::Notification),
                 review: url(Service::Review),
+                account: url(Service::Account),
             },
             timeout: settings.gateway_timeout,
             limits: settings.gateway_limits,
@@ -392,7 +545,7 @@ impl Running {
         for (group, topics) in groups {
             total += self.transport.lag(group, topics).await?;
         }
-        for db in &self.dbs {
+        for db in &self.outboxes {
             total += skycamp_platform::outbox::pending(db).await?;
         }
         Ok(total)

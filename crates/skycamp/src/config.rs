@@ -57,6 +57,27 @@ pub struct Options {
     pub notification_port: Option<u16>,
     #[arg(long, env = "SKYCAMP_REVIEW_PORT")]
     pub review_port: Option<u16>,
+    #[arg(long, env = "SKYCAMP_ACCOUNT_PORT")]
+    pub account_port: Option<u16>,
+    /// How callers prove who they are: off (everyone may do everything), local (Skycamp's own
+    /// accounts) or oidc (an OpenID Connect provider) [default: off].
+    #[arg(long, env = "SKYCAMP_AUTH")]
+    pub auth: Option<crate::app::AuthMode>,
+    /// The tokens' issuer: with oidc the provider's URL (discovery starts there) [default: skycamp].
+    #[arg(long, env = "SKYCAMP_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// An audience tokens must name [default: skycamp].
+    #[arg(long, env = "SKYCAMP_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// With oidc: the claim holding roles, a dotted path such as `realm_access.roles` [default: roles].
+    #[arg(long, env = "SKYCAMP_AUTH_ROLES_CLAIM")]
+    pub auth_roles_claim: Option<String>,
+    /// With oidc: the role that makes an admin [default: admin].
+    #[arg(long, env = "SKYCAMP_AUTH_ADMIN_ROLE")]
+    pub auth_admin_role: Option<String>,
+    /// Lifetime of the tokens Skycamp issues, in seconds [default: 900].
+    #[arg(long, env = "SKYCAMP_TOKEN_TTL_SECS", value_parser = clap::value_parser!(u64).range(30..=86_400))]
+    pub token_ttl_secs: Option<u64>,
     /// Log filter (tracing syntax), e.g. `info` or `skycamp_reservation=debug,info`.
     #[arg(long, env = "SKYCAMP_LOG")]
     pub log_level: Option<String>,
@@ -199,6 +220,7 @@ impl Options {
             (Service::Mileage, self.mileage_port),
             (Service::Notification, self.notification_port),
             (Service::Review, self.review_port),
+            (Service::Account, self.account_port),
         ] {
             if let Some(port) = port {
                 s.ports.insert(service, port);
@@ -251,7 +273,62 @@ impl Options {
             s.kafka = Some(kafka);
         }
         s.faulty_transport = self.faulty_transport;
+        s.auth = self.auth_settings()?;
         Ok(s)
+    }
+
+    /// The authentication settings; the secrets come from the environment only.
+    fn auth_settings(&self) -> anyhow::Result<crate::app::AuthSettings> {
+        use crate::app::{AdminPassword, AuthMode};
+        let mut auth = crate::app::AuthSettings::default();
+        given!(self.auth, auth.mode);
+        if let Some(issuer) = &self.auth_issuer {
+            ensure!(!issuer.trim().is_empty(), "invalid SKYCAMP_AUTH_ISSUER: empty");
+            auth.issuer = issuer.clone();
+        }
+        if auth.mode == AuthMode::Oidc {
+            ensure!(
+                self.auth_issuer.is_some(),
+                "SKYCAMP_AUTH=oidc needs SKYCAMP_AUTH_ISSUER: the OpenID provider's issuer URL"
+            );
+            check_url("SKYCAMP_AUTH_ISSUER", Some(&auth.issuer))?;
+        }
+        for (var, value, target) in [
+            ("SKYCAMP_AUTH_AUDIENCE", &self.auth_audience, &mut auth.audience),
+            ("SKYCAMP_AUTH_ROLES_CLAIM", &self.auth_roles_claim, &mut auth.roles_claim),
+            ("SKYCAMP_AUTH_ADMIN_ROLE", &self.auth_admin_role, &mut auth.admin_role),
+        ] {
+            if let Some(value) = value {
+                ensure!(!value.trim().is_empty(), "invalid {var}: empty");
+                *target = value.clone();
+            }
+        }
+        given!(self.token_ttl_secs, auth.token_ttl, Duration::from_secs);
+        if let Ok(keys) = std::env::var("SKYCAMP_TOKEN_KEYS") {
+            let keys = SecretString::from(keys);
+            skycamp_account::keys::SigningKeys::parse(&keys).context("invalid SKYCAMP_TOKEN_KEYS")?;
+            auth.token_keys = Some(keys);
+        }
+        auth.admin_password =
+            match (std::env::var("SKYCAMP_ADMIN_PASSWORD"), std::env::var("SKYCAMP_ADMIN_PASSWORD_HASH")) {
+                (Ok(_), Ok(_)) => {
+                    bail!("SKYCAMP_ADMIN_PASSWORD and SKYCAMP_ADMIN_PASSWORD_HASH are both set: give one")
+                }
+                (Ok(plain), _) => {
+                    skycamp_account::domain::check_password(&plain)
+                        .map_err(|e| anyhow::anyhow!("invalid SKYCAMP_ADMIN_PASSWORD: {}", e.0))?;
+                    Some(AdminPassword::Plain(SecretString::from(plain)))
+                }
+                (_, Ok(hash)) => {
+                    ensure!(
+                        skycamp_account::password::is_hash(hash.trim()),
+                        "invalid SKYCAMP_ADMIN_PASSWORD_HASH: not an argon2 PHC string ($argon2id$v=19$…)"
+                    );
+                    Some(AdminPassword::Hash(hash.trim().to_owned()))
+                }
+                _ => None,
+            };
+        Ok(auth)
     }
 }
 
@@ -273,6 +350,8 @@ pub struct Peers {
     pub notification_url: Option<String>,
     #[arg(long, env = "SKYCAMP_REVIEW_URL")]
     pub review_url: Option<String>,
+    #[arg(long, env = "SKYCAMP_ACCOUNT_URL")]
+    pub account_url: Option<String>,
 }
 
 impl Peers {
@@ -286,6 +365,7 @@ impl Peers {
             (Service::Mileage, "SKYCAMP_MILEAGE_URL", self.mileage_url),
             (Service::Notification, "SKYCAMP_NOTIFICATION_URL", self.notification_url),
             (Service::Review, "SKYCAMP_REVIEW_URL", self.review_url),
+            (Service::Account, "SKYCAMP_ACCOUNT_URL", self.account_url),
         ] {
             if let Some(urls) = urls {
                 check_urls(var, &urls)?;

@@ -30,9 +30,13 @@ enum Command {
     /// Run one service (what a container runs).
     Serve {
         service: Service,
-        /// Port to listen on (default: the service's own, 8080–8087).
+        /// Port to listen on (default: the service's own, 8080–8088).
         #[arg(long, env = "SKYCAMP_PORT")]
         port: Option<u16>,
+        /// Run with authentication off (SKYCAMP_AUTH=off): anyone who reaches the service may do
+        /// anything. Refused without this flag.
+        #[arg(long)]
+        insecure: bool,
         #[command(flatten)]
         peers: config::Peers,
         #[command(flatten)]
@@ -42,6 +46,22 @@ enum Command {
     Bench(skycamp::bench::BenchArgs),
     /// Check that the services agree on seats, nights and money; exit 1 on any mismatch.
     Audit(skycamp::audit::AuditArgs),
+    /// Print a new token signing key (for SKYCAMP_TOKEN_KEYS).
+    TokenKey,
+}
+
+/// With authentication off, says so loudly: anyone who reaches the gateway may do anything.
+fn warn_if_open(settings: &app::Settings) {
+    if settings.auth.mode == app::AuthMode::Off {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF: anyone who reaches the gateway may change prices, delete campsites \
+             and read every customer's data. Set SKYCAMP_AUTH=local (or oidc) for anything but a local trial."
+        );
+        eprintln!(
+            "warning: authentication is off (SKYCAMP_AUTH=off): anyone who can reach port {} may do anything",
+            settings.ports[&Service::Gateway]
+        );
+    }
 }
 
 #[tokio::main]
@@ -72,12 +92,15 @@ async fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Up { processes: false, options, .. } => {
             skycamp_platform::telemetry::init(options.log_level());
-            let running = app::start(&options.settings(false)?, &Service::ALL).await?;
+            let settings = options.settings(false)?;
+            warn_if_open(&settings);
+            let running = app::start(&settings, &Service::ALL).await?;
             running.run_until_signalled().await
         }
         Command::Up { processes: true, instances, options } => {
             skycamp_platform::telemetry::init(options.log_level());
             let settings = options.settings(false)?;
+            warn_if_open(&settings);
             let shared =
                 settings.kafka.is_some() && config::database_url(&settings).is_some_and(|u| u.starts_with("postgres"));
             anyhow::ensure!(
@@ -93,7 +116,7 @@ async fn run() -> anyhow::Result<()> {
             let children = skycamp::processes::spawn_all(&settings, &layout, &env)?;
             skycamp::processes::supervise(children).await
         }
-        Command::Serve { service, port, peers, options } => {
+        Command::Serve { service, port, insecure, peers, options } => {
             skycamp_platform::telemetry::init(options.log_level());
             let signs_charges = matches!(service, Service::Payment | Service::Reservation);
             let mut settings = options.settings(signs_charges)?;
@@ -101,10 +124,20 @@ async fn run() -> anyhow::Result<()> {
                 settings.ports.insert(service, port);
             }
             peers.apply(&mut settings)?;
+            anyhow::ensure!(
+                settings.auth.mode != app::AuthMode::Off || insecure,
+                "`skycamp serve` will not run with authentication off: set SKYCAMP_AUTH=local or oidc, \
+                 or pass --insecure to let anyone who reaches it do anything"
+            );
             let running = app::start(&settings, &[service]).await?;
             running.run_until_signalled().await
         }
         Command::Bench(args) => skycamp::bench::run(args).await,
+        Command::TokenKey => {
+            use secrecy::ExposeSecret as _;
+            println!("{}", skycamp_account::keys::SigningKeys::generate()?.expose_secret());
+            Ok(())
+        }
         Command::Audit(args) => skycamp::audit::run(args).await,
     }
 }

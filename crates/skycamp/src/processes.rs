@@ -39,6 +39,10 @@ pub fn instance_args(settings: &Settings, layout: &Layout, service: Service, k: 
         vec!["serve".into(), service.name().into(), "--data-dir".into(), settings.data_dir.display().to_string()];
     args.extend(["--bind".into(), settings.bind.to_string()]);
     args.extend(["--port".into(), layout[&service][k].to_string()]);
+    if settings.auth.mode == crate::app::AuthMode::Off {
+        // `up` runs open on purpose (and says so); its children are told the same explicitly.
+        args.push("--insecure".into());
+    }
     for s in Service::ALL {
         if s != Service::Gateway {
             let urls: Vec<String> = layout[&s].iter().map(|p| format!("http://{}:{p}", settings.bind)).collect();

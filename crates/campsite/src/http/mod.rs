@@ -5,7 +5,8 @@ mod register;
 mod view;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post, put};
+use skycamp_platform::auth::admin_only;
 use skycamp_platform::http::ApiError;
 use skycamp_platform::idempotency::{self, Keys};
 
@@ -15,10 +16,12 @@ use crate::store::CampsiteStore;
 /// Routes under `/campsites`. Registering honours `Idempotency-Key`.
 pub fn router(store: CampsiteStore, keys: Keys) -> Router {
     let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
+    let admin = axum::middleware::from_fn(admin_only);
+    let changes = put(change::replace).patch(change::patch).delete(change::delete).layer(admin.clone());
     Router::new()
-        .route("/campsites", get(view::list).post(register::register).layer(idempotent))
-        .route("/campsites/nights", get(view::nights))
-        .route("/campsites/{id}", get(view::one).put(change::replace).patch(change::patch).delete(change::delete))
+        .route("/campsites", get(view::list).merge(post(register::register).layer(idempotent).layer(admin.clone())))
+        .route("/campsites/nights", get(view::nights).layer(admin))
+        .route("/campsites/{id}", get(view::one).merge(changes))
         .with_state(store)
 }
 

@@ -1,11 +1,12 @@
-//! The flight API: admins register and change flights, anyone lists them.
+//! The flight API: admins register and change flights (and see the holds), anyone lists them.
 
 mod change;
 mod register;
 mod view;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post, put};
+use skycamp_platform::auth::admin_only;
 use skycamp_platform::http::ApiError;
 use skycamp_platform::idempotency::{self, Keys};
 
@@ -15,10 +16,12 @@ use crate::store::FlightStore;
 /// Routes under `/flights`. Registering honours `Idempotency-Key`.
 pub fn router(store: FlightStore, keys: Keys) -> Router {
     let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
+    let admin = axum::middleware::from_fn(admin_only);
+    let changes = put(change::replace).patch(change::patch).delete(change::delete).layer(admin.clone());
     Router::new()
-        .route("/flights", get(view::list).post(register::register).layer(idempotent))
-        .route("/flights/holds", get(view::holds))
-        .route("/flights/{id}", get(view::one).put(change::replace).patch(change::patch).delete(change::delete))
+        .route("/flights", get(view::list).merge(post(register::register).layer(idempotent).layer(admin.clone())))
+        .route("/flights/holds", get(view::holds).layer(admin))
+        .route("/flights/{id}", get(view::one).merge(changes))
         .with_state(store)
 }
 

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use skycamp_contracts::customer::Phone;
+use skycamp_platform::auth::Caller;
 use skycamp_platform::http::{ApiError, Query};
 use skycamp_platform::paging::Page;
 
@@ -15,14 +16,22 @@ pub struct ListQuery {
     phone: Option<String>,
 }
 
-/// `GET /messages?phone=…`: a customer's messages, newest first, a page at a time.
+/// `GET /messages?phone=…` (that customer or an admin; a customer may leave the phone out): a
+/// customer's messages, newest first, a page at a time.
 pub async fn list(
     State(store): State<NotificationStore>,
+    caller: Caller,
     Query(q): Query<ListQuery>,
     page: Page,
 ) -> Result<Response, ApiError> {
-    let raw = q.phone.ok_or_else(|| ApiError::unprocessable("phone is required"))?;
+    caller.signed_in()?;
+    let raw = match q.phone {
+        Some(raw) => raw,
+        None if caller.sees_all() => return Err(ApiError::unprocessable("phone is required")),
+        None => caller.customer_phone()?.to_owned(),
+    };
     let phone = Phone::parse(&raw).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    caller.act_for(phone.as_str())?;
     let messages: Vec<Message> = store.list(phone.as_str(), page.cursor_id()?, page.fetch()).await?;
     Ok(page.answer(messages, |m| m.id.to_string()))
 }

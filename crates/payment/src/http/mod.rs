@@ -7,7 +7,7 @@ mod view;
 use axum::Router;
 use axum::routing::{get, post};
 use skycamp_platform::idempotency::{self, Keys};
-use skycamp_platform::internal::require_signature;
+use skycamp_platform::internal::{admin_or_signed, require_signature};
 
 use crate::Config;
 use crate::store::PaymentStore;
@@ -22,10 +22,11 @@ pub struct AppState {
 /// Routes under `/payments`. The charge is internal: it must be signed by the reservation service.
 pub fn router(store: PaymentStore, config: Config, keys: Keys) -> Router {
     let signed = axum::middleware::from_fn_with_state(config.internal_key.clone(), require_signature);
+    let admin_or_signed = axum::middleware::from_fn_with_state(config.internal_key.clone(), admin_or_signed);
     let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
     Router::new()
-        .route("/payments", get(view::list).merge(post(approve::approve).layer(signed)))
-        .route("/payments/{id}", get(view::one))
-        .route("/payments/{id}/refund", post(refund::refund).layer(idempotent))
+        .route("/payments", get(view::list).layer(admin_or_signed.clone()).merge(post(approve::approve).layer(signed)))
+        .route("/payments/{id}", get(view::one).layer(admin_or_signed.clone()))
+        .route("/payments/{id}/refund", post(refund::refund).layer(idempotent).layer(admin_or_signed))
         .with_state(AppState { store, config })
 }

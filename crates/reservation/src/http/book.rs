@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skycamp_contracts::payment::ApprovePayment;
 use skycamp_contracts::reservation::Booked;
+use skycamp_platform::auth::Caller;
 use skycamp_platform::http::{ApiError, Json, lenient};
 use skycamp_platform::idempotency::{Idempotent, Key};
 
@@ -72,16 +73,39 @@ impl TryFrom<&ReservationBody> for Customer {
 
 pub async fn place_or_cancel(
     State(state): State<AppState>,
+    caller: Caller,
     Key(key): Key,
-    Json(body): Json<ReservationBody>,
+    Json(mut body): Json<ReservationBody>,
 ) -> Result<Response, ApiError> {
     match body.reserve_status.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
-        None | Some("place") => Ok(book(&state, &body, key.as_ref()).await?),
+        None | Some("place") => {
+            body.phone = customer_for(&caller, body.phone.take())?;
+            Ok(book(&state, &body, key.as_ref()).await?)
+        }
         Some("cancel") => {
             let id = body.reservation_id.ok_or(CancelError::NoReservation)?;
-            Ok(cancel::cancel_reservation(&state, id, body.count, key.as_ref()).await?.into_response())
+            Ok(cancel::cancel_for(&state, &caller, id, body.count, key.as_ref()).await?.into_response())
         }
         Some(other) => Err(BookingError::UnknownForm(skycamp_platform::http::clip(other, 20).to_owned()).into()),
+    }
+}
+
+/// Whose booking this is: the phone the body names (which must be the caller's own, unless an
+/// admin books for a customer), or else the signed-in customer's. 403 for a customer whose token
+/// carries no verified phone.
+fn customer_for(caller: &Caller, named: Option<String>) -> Result<Option<String>, ApiError> {
+    caller.signed_in()?;
+    match named {
+        Some(named) => {
+            // An unreadable phone is refused with the rest of the form.
+            if let Ok(p) = Phone::parse(&named) {
+                caller.act_for(p.as_str())?;
+            }
+            Ok(Some(named))
+        }
+        // An admin (or anyone, with authentication off) must name the customer.
+        None if caller.sees_all() => Ok(None),
+        None => caller.customer_phone().map(|p| Some(p.to_owned())),
     }
 }
 

@@ -10,6 +10,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 use skycamp_contracts::reservation::Booked;
+use skycamp_platform::auth::Caller;
 use skycamp_platform::http::{ApiError, Json, OptionalJson, Path, lenient};
 use skycamp_platform::idempotency::{Idempotent, Key};
 
@@ -28,14 +29,30 @@ pub struct CancelBody {
 /// The body is optional; a `count`, if given, must be the booked count (whole reservations only).
 pub async fn cancel(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<i64>,
     Key(key): Key,
     OptionalJson(body): OptionalJson<CancelBody>,
 ) -> Result<Json<ReservationView>, ApiError> {
-    Ok(cancel_reservation(&state, id, body.count, key.as_ref()).await?)
+    cancel_for(&state, &caller, id, body.count, key.as_ref()).await
 }
 
-/// Cancels reservation `id` (both API forms end here).
+/// Cancels reservation `id` when `caller` may: its customer, or an admin.
+pub async fn cancel_for(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    count: Option<i64>,
+    key: Option<&Idempotent>,
+) -> Result<Json<ReservationView>, ApiError> {
+    caller.signed_in()?;
+    if let Some(r) = state.store.get(id).await? {
+        caller.act_for(&r.phone)?;
+    }
+    Ok(cancel_reservation(state, id, count, key).await?)
+}
+
+/// Cancels reservation `id` (both API forms end here, once [`cancel_for`] let the caller in).
 pub async fn cancel_reservation(
     state: &AppState,
     id: i64,

@@ -39,19 +39,20 @@ pub struct AppState {
 pub fn router(state: AppState, keys: Keys) -> Router {
     let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
     let refuse_key = axum::middleware::from_fn(idempotency::refuse);
+    let admin = axum::middleware::from_fn(skycamp_platform::auth::admin_only);
     Router::new()
         .route("/reservations", get(view::list).post(book::place_or_cancel).layer(idempotent.clone()))
         .route("/reservations/{id}", get(view::one))
         .route("/reservations/{id}/cancel", post(cancel::cancel).layer(idempotent))
         .route("/reservations/{id}/timeline", get(view::timeline))
         // Operator actions are safe to repeat as they are; a key on them is refused, not ignored.
-        .route("/reservations/{id}/retry", post(stuck::retry).layer(refuse_key.clone()))
-        .route("/reservations/{id}/compensate", post(stuck::compensate).layer(refuse_key))
+        .route("/reservations/{id}/retry", post(stuck::retry).layer(refuse_key.clone()).layer(admin.clone()))
+        .route("/reservations/{id}/compensate", post(stuck::compensate).layer(refuse_key).layer(admin.clone()))
         .route("/flightStatuses", get(flight_statuses::list))
         .route("/flightStatuses/{flight_id}", get(flight_statuses::one))
         .route("/campsiteStatuses", get(campsite_statuses::list))
         .route("/campsiteStatuses/{campsite_id}", get(campsite_statuses::one))
-        .route("/circuits", get(circuits))
+        .route("/circuits", get(circuits).layer(admin))
         .with_state(state)
 }
 

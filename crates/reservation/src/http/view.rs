@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use skycamp_contracts::reservation::Booked;
+use skycamp_platform::auth::Caller;
 use skycamp_platform::http::{ApiError, Json, Path, Query};
 use skycamp_platform::paging::Page;
 
@@ -103,8 +104,25 @@ pub struct ListQuery {
 
 /// `GET /reservations`: newest first, a page at a time, optionally one customer's or in one
 /// status; `?stuck=true`: those waiting past the inventory deadline, oldest first.
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>, page: Page) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+    page: Page,
+) -> Result<Response, ApiError> {
     let phone = q.phone.as_deref().map(Phone::parse).transpose().map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    // A customer sees their own; only an admin sees everyone's, or the stuck ones.
+    let phone = match phone {
+        Some(p) => {
+            caller.act_for(p.as_str())?;
+            Some(p)
+        }
+        None if caller.sees_all() => None,
+        None => Some(Phone::parse(caller.customer_phone()?).map_err(|e| ApiError::unprocessable(e.to_string()))?),
+    };
+    if q.stuck == Some(true) {
+        caller.admin()?;
+    }
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(Status::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
@@ -121,15 +139,32 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>, pag
     Ok(page.answer(views, |r| r.id.to_string()))
 }
 
-pub async fn one(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<ReservationView>, ApiError> {
-    found(&state, id).await.map(|r| Json(r.into()))
+pub async fn one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<ReservationView>, ApiError> {
+    yours(&state, &caller, id).await.map(|r| Json(r.into()))
 }
 
 /// `GET /reservations/{id}/timeline`: the saga's steps, oldest first, a page at a time.
-pub async fn timeline(State(state): State<AppState>, Path(id): Path<i64>, page: Page) -> Result<Response, ApiError> {
-    found(&state, id).await?;
+pub async fn timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    page: Page,
+) -> Result<Response, ApiError> {
+    yours(&state, &caller, id).await?;
     let steps = state.store.timeline(id, page.cursor_id()?, page.fetch()).await?;
     Ok(page.answer(steps, |s| s.id.to_string()))
+}
+
+/// The reservation when `caller` may see it (its customer or an admin): 401, 403 or 404 otherwise.
+async fn yours(state: &AppState, caller: &Caller, id: i64) -> Result<Reservation, ApiError> {
+    caller.signed_in()?;
+    let r = found(state, id).await?;
+    caller.act_for(&r.phone)?;
+    Ok(r)
 }
 
 /// The reservation, or a 404 problem.

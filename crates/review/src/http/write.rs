@@ -5,6 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skycamp_contracts::customer::Phone;
+use skycamp_platform::auth::Caller;
 use skycamp_platform::http::{ApiError, Json, lenient};
 use skycamp_platform::idempotency::{Idempotent, Key};
 
@@ -47,9 +48,21 @@ impl TryFrom<ReviewBody> for NewReview {
 /// answers with that review.
 pub async fn write(
     State(store): State<ReviewStore>,
+    caller: Caller,
     Key(key): Key,
-    Json(body): Json<ReviewBody>,
+    Json(mut body): Json<ReviewBody>,
 ) -> Result<Response, ApiError> {
+    // A customer reviews as themselves; only an admin may write for another customer.
+    caller.signed_in()?;
+    match &body.phone {
+        Some(named) => {
+            if let Ok(p) = Phone::parse(named) {
+                caller.act_for(p.as_str())?;
+            }
+        }
+        None if caller.sees_all() => {}
+        None => body.phone = Some(caller.customer_phone()?.to_owned()),
+    }
     if let Some(id) = key.as_ref().and_then(Idempotent::resumed) {
         let review = store.get(id).await?.ok_or_else(|| ApiError::not_found(format!("review {id} was withdrawn")))?;
         return Ok(created(review));

@@ -223,7 +223,16 @@ async fn on_sigterm_readyz_turns_503_while_the_service_still_answers_then_it_exi
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
-        .args(["serve", "payment", "--log-level=warn", "--drain-ms=1500", "--port", &port.to_string(), "--data-dir"])
+        .args([
+            "serve",
+            "payment",
+            "--insecure",
+            "--log-level=warn",
+            "--drain-ms=1500",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("SKYCAMP_INTERNAL_KEY", skycamp_platform::internal::InternalKey::random().expose())
         .stdin(Stdio::null())

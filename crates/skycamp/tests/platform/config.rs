@@ -11,7 +11,7 @@ fn run(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skycamp"))
         .args(args)
         .args(["--gateway-port=0", "--reservation-port=0", "--flight-port=0", "--payment-port=0"])
-        .args(["--campsite-port=0", "--mileage-port=0", "--notification-port=0", "--review-port=0"])
+        .args(["--campsite-port=0", "--mileage-port=0", "--notification-port=0", "--review-port=0", "--account-port=0"])
         .env_remove("SKYCAMP_DATABASE_URL")
         .env_remove("SKYCAMP_KAFKA_BROKERS")
         .env_remove("SKYCAMP_INTERNAL_KEY")
@@ -60,6 +60,13 @@ fn bad_variables_are_named_and_nothing_starts() {
         (&[("SKYCAMP_HTTP_MAX_CONNECTIONS", "0")], &["up"], "invalid SKYCAMP_HTTP_MAX_CONNECTIONS"),
         (&[("SKYCAMP_BREAKER_FAILURE_RATE", "1.5")], &["up"], "invalid SKYCAMP_BREAKER_FAILURE_RATE"),
         (&[("SKYCAMP_INSTANCES", "2")], &["up", "--processes"], "invalid SKYCAMP_INSTANCES"),
+        (&[], &["serve", "flight"], "`skycamp serve` will not run with authentication off"),
+        (&[("SKYCAMP_AUTH", "off")], &["serve", "flight"], "or pass --insecure"),
+        (&[("SKYCAMP_AUTH", "oidc")], &["up"], "SKYCAMP_AUTH=oidc needs SKYCAMP_AUTH_ISSUER"),
+        (&[("SKYCAMP_AUTH", "ldap")], &["up"], "invalid SKYCAMP_AUTH"),
+        (&[("SKYCAMP_TOKEN_KEYS", "c2hvcnQ")], &["up"], "invalid SKYCAMP_TOKEN_KEYS: key 1"),
+        (&[("SKYCAMP_ADMIN_PASSWORD", "short")], &["up"], "invalid SKYCAMP_ADMIN_PASSWORD"),
+        (&[("SKYCAMP_ADMIN_PASSWORD_HASH", "plain-text")], &["up"], "invalid SKYCAMP_ADMIN_PASSWORD_HASH"),
     ];
     for (env, args, expected) in cases {
         let (ok, stderr) = run(env, args);

@@ -1,5 +1,6 @@
 //! Integration tests of the whole platform, in one test binary so they compile once.
 
+mod access;
 mod audit;
 mod bad_input;
 mod breaker;
@@ -14,6 +15,7 @@ mod e2e;
 mod faulty_transport;
 mod hostile;
 mod idempotency;
+mod oidc;
 mod race;
 mod reconcile;
 mod redelivery;

@@ -294,7 +294,7 @@ pub async fn signed_charge(payment: &str, key: &InternalKey, charge: &Value) -> 
     reqwest::Client::new()
         .post(format!("{payment}/payments"))
         .header("content-type", "application/json")
-        .header(SIGNATURE_HEADER, key.sign(skycamp_platform::time::now_millis(), &body))
+        .header(SIGNATURE_HEADER, key.sign(skycamp_platform::time::now_millis(), "POST /payments", &body))
         .body(body)
         .send()
         .await
