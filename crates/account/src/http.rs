@@ -25,6 +25,28 @@ struct AppState {
     passwords: Passwords,
 }
 
+/// The account API's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(sign_up, sign_in, me, jwks))]
+pub struct Api;
+
+/// Who a token says its holder is (`GET /accounts/me`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The token's `sub`; null when authentication is off.
+    subject: Option<String>,
+    /// The verified phone number, if any.
+    phone: Option<String>,
+    admin: bool,
+}
+
+/// The answer to a sign-up.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    status: &'static str,
+    detail: &'static str,
+}
+
 /// The account routes.
 pub async fn router(store: AccountStore, config: Config) -> anyhow::Result<Router> {
     let state = AppState { store, config, passwords: Passwords::new()? };
@@ -36,12 +58,15 @@ pub async fn router(store: AccountStore, config: Config) -> anyhow::Result<Route
         .with_state(state))
 }
 
-#[derive(Debug, Deserialize)]
-struct SignUp {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SignUp {
     phone: Option<String>,
     password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/accounts", tag = "account", request_body = SignUp,
+    responses((status = 202, description = "The same for a new and a taken phone", body = Accepted)),
+    security((), ("bearer" = [])))]
 /// `POST /accounts`: 202 whether or not the phone already had an account, so the answer tells
 /// nobody which phones are registered; an existing account is left as it was.
 async fn sign_up(State(s): State<AppState>, Json(body): Json<SignUp>) -> Result<Response, ApiError> {
@@ -52,21 +77,21 @@ async fn sign_up(State(s): State<AppState>, Json(body): Json<SignUp>) -> Result<
     domain::check_password(&password)?;
     let hash = s.passwords.hash(password).await?;
     s.store.create(phone.as_str(), &hash, s.config.clock.now_millis()).await?;
-    let answer = serde_json::json!({
-        "status": "accepted",
-        "detail": "if this phone had no account, it has one now: sign in at /accounts/token",
-    });
+    let answer = Accepted {
+        status: "accepted",
+        detail: "if this phone had no account, it has one now: sign in at /accounts/token",
+    };
     Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct SignIn {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SignIn {
     username: Option<String>,
     password: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct TokenAnswer {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenAnswer {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
@@ -89,6 +114,9 @@ struct Claims<'a> {
     phone_number_verified: Option<bool>,
 }
 
+#[utoipa::path(post, path = "/accounts/token", tag = "account", request_body = SignIn,
+    responses((status = 200, body = TokenAnswer)),
+    security((), ("bearer" = [])))]
 /// `POST /accounts/token`: a token for the right user name (`admin` or a phone) and password.
 /// Wrong and unknown user names get the same 401 after the same work; a login (known or not)
 /// with too many failures in a row is locked and gets 429 with `Retry-After`.
@@ -145,18 +173,23 @@ fn issue(config: &Config, login: &Login) -> anyhow::Result<String> {
     config.keys.sign(&claims)
 }
 
+#[utoipa::path(get, path = "/accounts/me", tag = "account",
+    responses((status = 200, body = Me)),
+    security(("bearer" = ["customer", "admin"])))]
 /// `GET /accounts/me`: who the token says the caller is.
 async fn me(caller: Caller) -> Result<Response, ApiError> {
     match caller {
-        Caller::User(u) => Ok(axum::Json(serde_json::json!({
-            "subject": u.subject, "phone": u.phone, "admin": u.admin,
-        }))
-        .into_response()),
-        Caller::Open => Ok(axum::Json(serde_json::json!({ "subject": null, "auth": "off" })).into_response()),
+        Caller::User(u) => {
+            Ok(axum::Json(Me { subject: Some(u.subject), phone: u.phone, admin: u.admin }).into_response())
+        }
+        Caller::Open => Ok(axum::Json(Me { subject: None, phone: None, admin: true }).into_response()),
         Caller::Anonymous => Err(skycamp_platform::auth::unauthenticated()),
     }
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "account",
+    responses((status = 200, description = "A JWK Set", body = Object)),
+    security((), ("bearer" = [])))]
 /// `GET /.well-known/jwks.json`: the public keys tokens are verified with.
 async fn jwks(State(s): State<AppState>) -> Response {
     let mut r = axum::Json(s.config.keys.jwks()).into_response();

@@ -23,6 +23,7 @@
 //! | `/messages` | notification |
 //! | `/reviews` | review |
 //! | `/accounts`, `/.well-known/jwks.json` | account |
+//! | `/openapi.json`, `/docs` | the gateway itself: the public API's document and a page to browse it |
 //! | `/deadLetters/{service}/…` | that service's `/deadLetters/…` |
 #![forbid(unsafe_code)]
 
@@ -76,12 +77,14 @@ impl Upstreams {
 }
 
 /// Settings of the gateway.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub upstreams: Upstreams,
     /// How long one proxied request may take (`SKYCAMP_GATEWAY_TIMEOUT_MS`).
     pub timeout: Duration,
     pub limits: Limits,
+    /// The public API's OpenAPI document, served at `/openapi.json` with a browsable `/docs`.
+    pub api: Option<utoipa::openapi::OpenApi>,
 }
 
 /// Overload protection: beyond these the gateway answers at once instead of queueing.
@@ -126,8 +129,13 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
         .load_shed()
         .concurrency_limit(config.limits.max_in_flight.max(1));
     let proxy = proxy.layer(shed).layer(axum::middleware::from_fn(read_body_first));
+    let docs = |router: Router| match config.api.clone() {
+        // Swagger UI's files come from the `utoipa-swagger-ui-vendored` crate, built in.
+        Some(api) => router.merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api)),
+        None => router,
+    };
     if config.limits.per_client_per_second == 0 {
-        return Ok(proxy);
+        return Ok(docs(proxy));
     }
     let period = Duration::from_secs(1) / config.limits.per_client_per_second;
     let rate = GovernorConfigBuilder::default()
@@ -135,7 +143,7 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
         .burst_size(config.limits.burst.max(1))
         .finish()
         .ok_or_else(|| anyhow::anyhow!("invalid gateway rate limit"))?;
-    Ok(proxy.layer(GovernorLayer::new(rate).error_handler(too_many)))
+    Ok(docs(proxy.layer(GovernorLayer::new(rate).error_handler(too_many))))
 }
 
 /// The rate limiter's answer, as a problem document.
@@ -407,7 +415,7 @@ mod overload_tests {
             review: u("v"),
             account: u("a"),
         };
-        let gateway = router(Config { upstreams, timeout: Duration::from_secs(10), limits })
+        let gateway = router(Config { upstreams, timeout: Duration::from_secs(10), limits, api: None })
             .unwrap()
             .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -120,7 +120,7 @@ pub fn refund_deduction(earned_by_payment: Option<i64>) -> i64 {
 }
 
 /// One entry of the ledger.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     pub id: i64,
@@ -132,7 +132,7 @@ pub struct Entry {
 }
 
 /// A customer's balance and (a page of) entries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ledger {
     pub customer: String,

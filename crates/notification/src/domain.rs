@@ -53,7 +53,7 @@ pub fn for_refund(p: &PaymentEvent) -> Draft {
 }
 
 /// A message as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: i64,

@@ -24,7 +24,7 @@ pub const MIGRATION: Migration = Migration {
 };
 
 /// A parked event as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
     pub id: i64,
@@ -156,11 +156,23 @@ impl DeadLetters {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Also those already replayed.
     all: Option<bool>,
 }
 
+/// The dead-letter API's part of the OpenAPI document, at the gateway's paths
+/// (`/deadLetters/{service}/…` goes to that service's `/deadLetters/…`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, replay))]
+pub struct Api;
+
+#[utoipa::path(get, path = "/deadLetters/{service}", tag = "operations",
+    params(("service" = String, Path, description = "The service whose consumers parked them"), ListQuery, crate::openapi::Paging),
+    responses((status = 200, description = "Parked events, a page at a time", body = [DeadLetter])),
+    security(("bearer" = ["admin"])))]
 async fn list(
     State(letters): State<DeadLetters>,
     Query(q): Query<ListQuery>,
@@ -170,6 +182,10 @@ async fn list(
     Ok(page.answer(parked, |d| d.id.to_string()))
 }
 
+#[utoipa::path(post, path = "/deadLetters/{service}/{id}/replay", tag = "operations",
+    params(("service" = String, Path, description = "The service"), ("id" = i64, Path, description = "The dead letter")),
+    responses((status = 200, description = "Handed to its consumer again", body = DeadLetter)),
+    security(("bearer" = ["admin"])))]
 async fn replay(State(letters): State<DeadLetters>, Path(id): Path<i64>) -> Result<Json<DeadLetter>, ApiError> {
     letters.replay(id).await.map(Json)
 }

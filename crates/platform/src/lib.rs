@@ -8,6 +8,7 @@
 //! - [`events`]: the CloudEvents envelope and the small [`events::Transport`] trait.
 //! - [`eventlog`]: the embedded durable event log (a SQLite file several processes can share).
 //! - `kafka` (feature `kafka`): the Kafka transport, for several instances of each service.
+//! - [`openapi`]: what every service's part of the API document shares (problems, paging, roles).
 //! - [`paging`]: every list a page at a time: `limit`, `cursor`, `Link: rel="next"`.
 //! - [`outbox`] / [`inbox`]: state change and event in one transaction; handled ids recorded with the effect.
 //! - [`internal`]: signed calls only Skycamp's services may make (the payment charge).
@@ -33,6 +34,7 @@ pub mod inbox;
 pub mod internal;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod openapi;
 pub mod outbox;
 pub mod paging;
 pub mod server;

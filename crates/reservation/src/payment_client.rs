@@ -70,7 +70,7 @@ impl Default for BreakerConfig {
 }
 
 /// The breaker's state and how often it changed, for `/circuits`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakerStatus {
     pub name: &'static str,

@@ -119,7 +119,7 @@ pub fn eligible_stay(stays: &[Stay], wanted: Option<i64>, today: &str) -> Result
 }
 
 /// A review as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Review {
     pub id: i64,

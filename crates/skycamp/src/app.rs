@@ -513,6 +513,7 @@ async fn build(
             },
             timeout: settings.gateway_timeout,
             limits: settings.gateway_limits,
+            api: Some(crate::openapi::document()),
         }),
     }
 }

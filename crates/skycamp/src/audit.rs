@@ -15,6 +15,9 @@ pub struct AuditArgs {
     /// The gateway to audit.
     #[arg(long, env = "SKYCAMP_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// An admin's bearer token, when the platform checks who calls (SKYCAMP_AUTH=local or oidc).
+    #[arg(long, env = "SKYCAMP_AUDIT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// One disagreement between services.
@@ -39,7 +42,7 @@ pub struct Report {
 
 /// Runs the audit and prints the report as JSON; fails when there is a mismatch.
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
-    let report = audit(&args.url).await?;
+    let report = audit_as(&args.url, args.token.as_deref()).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     anyhow::ensure!(report.mismatches.is_empty(), "{} mismatches found", report.mismatches.len());
     Ok(())
@@ -70,8 +73,21 @@ fn next_page(headers: &reqwest::header::HeaderMap) -> Option<String> {
 
 /// Audits the platform behind the gateway at `url`.
 pub async fn audit(url: &str) -> anyhow::Result<Report> {
+    audit_as(url, None).await
+}
+
+/// [`audit`] with an admin's bearer token (the audit reads payments, holds and nights, which
+/// only an admin may).
+pub async fn audit_as(url: &str, token: Option<&str>) -> anyhow::Result<Report> {
     let url = url.trim_end_matches('/');
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the audit token is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let http = reqwest::Client::builder().default_headers(headers).build()?;
     let reservations = fetch_all(&http, &format!("{url}/reservations")).await?;
     let payments = fetch_all(&http, &format!("{url}/payments")).await?;
     let holds = fetch_all(&http, &format!("{url}/flights/holds")).await?;

@@ -14,4 +14,5 @@ pub mod bench;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod config;
+pub mod openapi;
 pub mod processes;

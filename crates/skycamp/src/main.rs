@@ -48,6 +48,8 @@ enum Command {
     Audit(skycamp::audit::AuditArgs),
     /// Print a new token signing key (for SKYCAMP_TOKEN_KEYS).
     TokenKey,
+    /// Print the public API's OpenAPI 3.1 document (the gateway serves it at /openapi.json).
+    Openapi,
 }
 
 /// With authentication off, says so loudly: anyone who reaches the gateway may do anything.
@@ -133,6 +135,10 @@ async fn run() -> anyhow::Result<()> {
             running.run_until_signalled().await
         }
         Command::Bench(args) => skycamp::bench::run(args).await,
+        Command::Openapi => {
+            println!("{}", skycamp::openapi::document().to_pretty_json()?);
+            Ok(())
+        }
         Command::TokenKey => {
             use secrecy::ExposeSecret as _;
             println!("{}", skycamp_account::keys::SigningKeys::generate()?.expose_secret());

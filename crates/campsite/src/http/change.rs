@@ -10,6 +10,10 @@ use super::view::CampsiteView;
 use crate::domain::CampsiteChange;
 use crate::store::CampsiteStore;
 
+#[utoipa::path(
+put, path = "/campsites/{id}", tag = "campsite", params(("id" = i64, Path, description = "The campsite")), request_body = CampsiteBody,
+    responses((status = 200, body = CampsiteView)), security(("bearer" = ["admin"]))
+)]
 pub async fn replace(
     State(store): State<CampsiteStore>,
     Path(id): Path<i64>,
@@ -22,6 +26,10 @@ pub async fn replace(
     Ok(Json(store.change(id, &change).await?.map_err(change_error)?.into()))
 }
 
+#[utoipa::path(
+patch, path = "/campsites/{id}", tag = "campsite", params(("id" = i64, Path, description = "The campsite")), request_body = CampsiteBody,
+    responses((status = 200, body = CampsiteView)), security(("bearer" = ["admin"]))
+)]
 pub async fn patch(
     State(store): State<CampsiteStore>,
     Path(id): Path<i64>,
@@ -31,6 +39,10 @@ pub async fn patch(
     Ok(Json(store.change(id, &change).await?.map_err(change_error)?.into()))
 }
 
+#[utoipa::path(
+delete, path = "/campsites/{id}", tag = "campsite", params(("id" = i64, Path, description = "The campsite")),
+    responses((status = 204, description = "Deleted")), security(("bearer" = ["admin"]))
+)]
 pub async fn delete(State(store): State<CampsiteStore>, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
     store.delete(id).await?.map_err(change_error)?;
     Ok(StatusCode::NO_CONTENT)

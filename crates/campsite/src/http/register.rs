@@ -12,15 +12,15 @@ use crate::domain::{self, Campsite, CampsiteChange, Invalid, MAX_CAPACITY, MAX_P
 use crate::store::CampsiteStore;
 
 /// `amenities` as a JSON list, or as one comma-separated string (HTTPie's `amenities=wifi,shower`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum Amenities {
+pub enum Amenities {
     List(Vec<String>),
     Text(String),
 }
 
 /// The body of `POST`, `PUT` and `PATCH /campsites`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CampsiteBody {
     name: Option<String>,
@@ -57,6 +57,11 @@ impl TryFrom<CampsiteBody> for CampsiteChange {
 
 /// With an `Idempotency-Key`, a retry after the first attempt registered the campsite answers
 /// with that campsite instead of registering a second one.
+#[utoipa::path(
+post, path = "/campsites", tag = "campsite", request_body = CampsiteBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer with the first campsite")),
+    responses((status = 201, body = CampsiteView, headers(("location" = String)))), security(("bearer" = ["admin"]))
+)]
 pub async fn register(
     State(store): State<CampsiteStore>,
     Key(key): Key,

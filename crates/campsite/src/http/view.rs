@@ -10,7 +10,7 @@ use crate::domain::Campsite;
 use crate::store::CampsiteStore;
 
 /// A campsite as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CampsiteView {
     id: i64,
@@ -45,12 +45,20 @@ impl From<Campsite> for CampsiteView {
 }
 
 /// `GET /campsites`, by id, a page at a time.
+#[utoipa::path(
+get, path = "/campsites", tag = "campsite", params(skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "Campsites by id, a page at a time", body = [CampsiteView])), security((), ("bearer" = []))
+)]
 pub async fn list(State(store): State<CampsiteStore>, page: Page) -> Result<Response, ApiError> {
     let sites: Vec<CampsiteView> =
         store.list(page.cursor_id()?, page.fetch()).await?.into_iter().map(CampsiteView::from).collect();
     Ok(page.answer(sites, |c| c.id.to_string()))
 }
 
+#[utoipa::path(
+get, path = "/campsites/{id}", tag = "campsite", params(("id" = i64, Path, description = "The campsite")),
+    responses((status = 200, body = CampsiteView)), security((), ("bearer" = []))
+)]
 pub async fn one(State(store): State<CampsiteStore>, Path(id): Path<i64>) -> Result<Json<CampsiteView>, ApiError> {
     match store.get(id).await? {
         Some(c) if !c.deleted => Ok(Json(c.into())),
@@ -59,9 +67,9 @@ pub async fn one(State(store): State<CampsiteStore>, Path(id): Path<i64>) -> Res
 }
 
 /// A held night, for audits.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct NightView {
+pub struct NightView {
     campsite_id: i64,
     night: String,
     reservation_id: i64,
@@ -69,6 +77,10 @@ struct NightView {
 
 /// `GET /campsites/nights`: every night held (for the reconciliation audit), by campsite and
 /// night, a page at a time. The cursor is `campsiteId/night`.
+#[utoipa::path(
+get, path = "/campsites/nights", tag = "campsite", params(skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "Every night held, by campsite and night", body = [NightView])), security(("bearer" = ["admin"]))
+)]
 pub async fn nights(State(store): State<CampsiteStore>, page: Page) -> Result<Response, ApiError> {
     let after = match page.cursor.as_deref() {
         None => None,

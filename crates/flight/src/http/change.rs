@@ -11,6 +11,10 @@ use crate::domain::{FlightChange, NewFlight};
 use crate::store::FlightStore;
 
 /// `PUT`: every field is required.
+#[utoipa::path(
+put, path = "/flights/{id}", tag = "flight", params(("id" = i64, Path, description = "The flight")), request_body = FlightBody,
+    responses((status = 200, body = FlightView)), security(("bearer" = ["admin"]))
+)]
 pub async fn replace(
     State(store): State<FlightStore>,
     Path(id): Path<i64>,
@@ -27,6 +31,10 @@ pub async fn replace(
 }
 
 /// `PATCH`: only the fields present change.
+#[utoipa::path(
+patch, path = "/flights/{id}", tag = "flight", params(("id" = i64, Path, description = "The flight")), request_body = FlightBody,
+    responses((status = 200, body = FlightView)), security(("bearer" = ["admin"]))
+)]
 pub async fn patch(
     State(store): State<FlightStore>,
     Path(id): Path<i64>,
@@ -40,6 +48,10 @@ async fn apply(store: FlightStore, id: i64, change: FlightChange) -> Result<Json
     Ok(Json(flight.into()))
 }
 
+#[utoipa::path(
+delete, path = "/flights/{id}", tag = "flight", params(("id" = i64, Path, description = "The flight")),
+    responses((status = 204, description = "Withdrawn")), security(("bearer" = ["admin"]))
+)]
 pub async fn delete(State(store): State<FlightStore>, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
     store.delete(id).await?.map_err(change_error)?;
     Ok(StatusCode::NO_CONTENT)

@@ -12,7 +12,7 @@ use crate::domain::{FlightChange, Invalid, Label, NewFlight, Price, SeatCapacity
 use crate::store::FlightStore;
 
 /// The body of `POST`, `PUT` and `PATCH /flights`; which fields are required depends on the verb.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FlightBody {
     flight_name: Option<String>,
@@ -53,6 +53,11 @@ impl TryFrom<FlightBody> for NewFlight {
 
 /// With an `Idempotency-Key`, a retry after the first attempt registered the flight answers with
 /// that flight instead of registering a second one.
+#[utoipa::path(
+post, path = "/flights", tag = "flight", request_body = FlightBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer with the first flight")),
+    responses((status = 201, body = FlightView, headers(("location" = String)))), security(("bearer" = ["admin"]))
+)]
 pub async fn register(
     State(store): State<FlightStore>,
     Key(key): Key,

@@ -10,7 +10,7 @@ use crate::domain::Flight;
 use crate::store::FlightStore;
 
 /// A flight as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FlightView {
     id: i64,
@@ -53,12 +53,20 @@ impl From<Flight> for FlightView {
 }
 
 /// `GET /flights`, by id, a page at a time.
+#[utoipa::path(
+get, path = "/flights", tag = "flight", params(skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "Flights by id, a page at a time", body = [FlightView])), security((), ("bearer" = []))
+)]
 pub async fn list(State(store): State<FlightStore>, page: Page) -> Result<Response, ApiError> {
     let flights: Vec<FlightView> =
         store.list(page.cursor_id()?, page.fetch()).await?.into_iter().map(FlightView::from).collect();
     Ok(page.answer(flights, |f| f.id.to_string()))
 }
 
+#[utoipa::path(
+get, path = "/flights/{id}", tag = "flight", params(("id" = i64, Path, description = "The flight")),
+    responses((status = 200, body = FlightView)), security((), ("bearer" = []))
+)]
 pub async fn one(State(store): State<FlightStore>, Path(id): Path<i64>) -> Result<Json<FlightView>, ApiError> {
     match store.get(id).await? {
         Some(f) if !f.deleted => Ok(Json(f.into())),
@@ -67,7 +75,7 @@ pub async fn one(State(store): State<FlightStore>, Path(id): Path<i64>) -> Resul
 }
 
 /// A seat hold, for audits.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldView {
     reservation_id: i64,
@@ -77,6 +85,10 @@ pub struct HoldView {
 
 /// `GET /flights/holds`: every seat held, by reservation (for the reconciliation audit), a page
 /// at a time.
+#[utoipa::path(
+get, path = "/flights/holds", tag = "flight", params(skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "Every seat held, by reservation", body = [HoldView])), security(("bearer" = ["admin"]))
+)]
 pub async fn holds(State(store): State<FlightStore>, page: Page) -> Result<Response, ApiError> {
     let holds: Vec<HoldView> = store
         .holds(page.cursor_id()?, page.fetch())

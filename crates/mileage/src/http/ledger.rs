@@ -10,6 +10,11 @@ use skycamp_platform::paging::Page;
 use crate::store::MileageStore;
 
 /// `GET /mileages/{customer}` (that customer or an admin): the balance, and the entries newest first, a page at a time.
+#[utoipa::path(
+get, path = "/mileages/{customer}", tag = "mileage",
+    params(("customer" = String, Path, description = "The customer's phone"), skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "The balance and a page of entries, newest first", body = crate::domain::Ledger)), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn ledger(
     State(store): State<MileageStore>,
     caller: Caller,

@@ -11,13 +11,18 @@ use skycamp_platform::paging::Page;
 use crate::domain::Message;
 use crate::store::NotificationStore;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     phone: Option<String>,
 }
 
 /// `GET /messages?phone=…` (that customer or an admin; a customer may leave the phone out): a
 /// customer's messages, newest first, a page at a time.
+#[utoipa::path(
+get, path = "/messages", tag = "notification", params(ListQuery, skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "The customer's messages, newest first", body = [crate::domain::Message])), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn list(
     State(store): State<NotificationStore>,
     caller: Caller,

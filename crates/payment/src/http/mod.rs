@@ -19,6 +19,12 @@ pub struct AppState {
     config: Config,
 }
 
+/// The payment API's part of the OpenAPI document. The charge (`POST /payments`) is internal and
+/// not part of it.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(view::list, view::one, refund::refund))]
+pub struct Api;
+
 /// Routes under `/payments`. The charge is internal: it must be signed by the reservation service.
 pub fn router(store: PaymentStore, config: Config, keys: Keys) -> Router {
     let signed = axum::middleware::from_fn_with_state(config.internal_key.clone(), require_signature);

@@ -8,12 +8,18 @@ use skycamp_platform::http::{ApiError, Json, OptionalJson, Path};
 use super::AppState;
 use crate::domain::RefundError;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RefundBody {
     reason: Option<String>,
 }
 
 /// The body is optional: `{"reason": "…"}` (one line; longer than 200 characters is cut).
+#[utoipa::path(
+post, path = "/payments/{id}/refund", tag = "payment", params(("id" = i64, Path, description = "The payment"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer with the first refund")),
+    request_body(content = Option<RefundBody>, description = "Optional: why"),
+    responses((status = 200, description = "Refunded (also when it already was)", body = skycamp_contracts::payment::Payment)), security(("bearer" = ["admin"]))
+)]
 pub async fn refund(
     State(state): State<AppState>,
     Path(id): Path<i64>,

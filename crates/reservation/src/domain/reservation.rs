@@ -36,7 +36,7 @@ pub struct NewReservation {
 }
 
 /// One step of a reservation's saga.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Step {
     /// Orders the steps (and pages through them); not shown.
     #[serde(skip)]

@@ -28,7 +28,7 @@ use crate::payment_client::PaymentError;
 use crate::store::Applied;
 
 /// Every form of the seed's `POST /reservations` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationBody {
     #[serde(default, deserialize_with = "lenient::opt_int")]
@@ -71,6 +71,11 @@ impl TryFrom<&ReservationBody> for Customer {
     }
 }
 
+#[utoipa::path(
+post, path = "/reservations", tag = "reservation", request_body = ReservationBody, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer (or finish) the first request")),
+    responses((status = 201, description = "Booked and paid", body = ReservationView, headers(("location" = String))),
+        (status = 200, description = "The seed's cancel form: cancelled", body = ReservationView)), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn place_or_cancel(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,14 +15,15 @@ const MAX_RANGE_DAYS: i64 = 366;
 /// The range when none is given: today and the next 13 nights.
 const DEFAULT_RANGE_DAYS: i64 = 14;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
 }
 
 /// One campsite with what is booked between `from` (inclusive) and `to` (exclusive).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CampsiteStatus {
     id: i64,
@@ -104,6 +105,10 @@ fn status(row: CampsiteRow, from: time::Date, to: time::Date) -> CampsiteStatus 
 }
 
 /// `GET /campsiteStatuses`, by campsite, 20 a page by default (each carries up to a year of nights).
+#[utoipa::path(
+get, path = "/campsiteStatuses", tag = "reservation", params(RangeQuery, skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "Campsites with their nights in [from, to)", body = [CampsiteStatus])), security((), ("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<RangeQuery>,
@@ -116,6 +121,10 @@ pub async fn list(
     Ok(page.answer(statuses, |s| s.id.to_string()))
 }
 
+#[utoipa::path(
+get, path = "/campsiteStatuses/{campsite_id}", tag = "reservation", params(("campsite_id" = i64, Path, description = "The campsite"), RangeQuery),
+    responses((status = 200, body = CampsiteStatus)), security((), ("bearer" = []))
+)]
 pub async fn one(
     State(state): State<AppState>,
     Path(campsite_id): Path<i64>,

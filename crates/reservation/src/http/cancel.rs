@@ -20,13 +20,18 @@ use crate::domain::{CancelError, Reservation, SagaInput, Status};
 use crate::payment_client::PaymentError;
 use crate::store::Applied;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CancelBody {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     count: Option<i64>,
 }
 
 /// The body is optional; a `count`, if given, must be the booked count (whole reservations only).
+#[utoipa::path(
+post, path = "/reservations/{id}/cancel", tag = "reservation", params(("id" = i64, Path, description = "The reservation"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer (or finish) the first request")),
+    request_body(content = Option<CancelBody>, description = "Optional: the booked count"),
+    responses((status = 200, description = "Refunded and cancelled", body = ReservationView)), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

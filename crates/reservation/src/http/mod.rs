@@ -34,6 +34,24 @@ pub struct AppState {
     pub inventory_deadline: std::time::Duration,
 }
 
+/// The reservation API's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    view::list,
+    view::one,
+    view::timeline,
+    book::place_or_cancel,
+    cancel::cancel,
+    stuck::retry,
+    stuck::compensate,
+    flight_statuses::list,
+    flight_statuses::one,
+    campsite_statuses::list,
+    campsite_statuses::one,
+    circuits
+))]
+pub struct Api;
+
 /// Routes under `/reservations`, `/flightStatuses` and `/campsiteStatuses`. Booking and
 /// cancelling honour `Idempotency-Key`.
 pub fn router(state: AppState, keys: Keys) -> Router {
@@ -94,6 +112,10 @@ impl From<CancelError> for ApiError {
 }
 
 /// `GET /circuits`: the payment breaker's state and transitions.
+#[utoipa::path(
+get, path = "/circuits", tag = "operations",
+    responses((status = 200, description = "The payment breaker", body = [BreakerStatus])), security(("bearer" = ["admin"]))
+)]
 async fn circuits(State(state): State<AppState>) -> Json<Vec<BreakerStatus>> {
     Json(vec![state.payments.status()])
 }

@@ -11,6 +11,10 @@ use crate::domain::{SagaInput, Status};
 use crate::store::Applied;
 
 /// `POST /reservations/{id}/retry`: publish `ReservationPlaced` again.
+#[utoipa::path(
+post, path = "/reservations/{id}/retry", tag = "operations", params(("id" = i64, Path, description = "The reservation")),
+    responses((status = 200, description = "Asked again", body = ReservationView)), security(("bearer" = ["admin"]))
+)]
 pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<ReservationView>, ApiError> {
     if !state.store.ask_inventory_again(id).await? {
         let r = found(&state, id).await?;
@@ -26,6 +30,10 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>) -> Result
 /// `POST /reservations/{id}/compensate`: give up on the inventory answer; reject and refund.
 /// Only a reservation stuck past the inventory deadline may be given up on: one answered `PAID`
 /// a moment ago is about to be confirmed, and compensating it would undo a good booking (409).
+#[utoipa::path(
+post, path = "/reservations/{id}/compensate", tag = "operations", params(("id" = i64, Path, description = "The reservation")),
+    responses((status = 200, description = "Given up: rejected and refunded", body = ReservationView)), security(("bearer" = ["admin"]))
+)]
 pub async fn compensate(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<ReservationView>, ApiError> {
     let r = found(&state, id).await?;
     if r.status == Status::Paid && !state.store.is_stuck(id, stuck_before(&state)).await? {

@@ -13,7 +13,7 @@ use crate::domain::Reservation;
 use crate::domain::{Phone, Status};
 
 /// A reservation as the API shows it: the seed's fields, status and amounts, and what is booked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationView {
     id: i64,
@@ -94,7 +94,8 @@ impl From<Reservation> for ReservationView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     phone: Option<String>,
     status: Option<String>,
@@ -104,6 +105,10 @@ pub struct ListQuery {
 
 /// `GET /reservations`: newest first, a page at a time, optionally one customer's or in one
 /// status; `?stuck=true`: those waiting past the inventory deadline, oldest first.
+#[utoipa::path(
+get, path = "/reservations", tag = "reservation", params(ListQuery, skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "Newest first; a customer's own unless an admin asks", body = [ReservationView])), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,6 +144,10 @@ pub async fn list(
     Ok(page.answer(views, |r| r.id.to_string()))
 }
 
+#[utoipa::path(
+get, path = "/reservations/{id}", tag = "reservation", params(("id" = i64, Path, description = "The reservation")),
+    responses((status = 200, body = ReservationView)), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn one(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,6 +157,10 @@ pub async fn one(
 }
 
 /// `GET /reservations/{id}/timeline`: the saga's steps, oldest first, a page at a time.
+#[utoipa::path(
+get, path = "/reservations/{id}/timeline", tag = "reservation", params(("id" = i64, Path, description = "The reservation"), skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "The saga's steps, oldest first", body = [crate::domain::Step])), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn timeline(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,7 +11,8 @@ use skycamp_platform::paging::Page;
 use crate::domain::Review;
 use crate::store::ReviewStore;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     campsite_id: Option<i64>,
@@ -21,6 +22,10 @@ pub struct ListQuery {
 /// `GET /reviews?campsiteId=…&phone=…`, newest first, a page at a time. Anyone may read reviews;
 /// only their writer (or an admin) sees a whole phone number, and only they may ask for one
 /// customer's reviews.
+#[utoipa::path(
+get, path = "/reviews", tag = "review", params(ListQuery, skycamp_platform::openapi::Paging),
+    responses((status = 200, description = "Reviews, newest first; the writer's phone is masked for others", body = [crate::domain::Review])), security((), ("bearer" = []))
+)]
 pub async fn list(
     State(store): State<ReviewStore>,
     caller: Caller,
@@ -36,6 +41,10 @@ pub async fn list(
     Ok(page.answer(reviews, |r| r.id.to_string()))
 }
 
+#[utoipa::path(
+get, path = "/reviews/{id}", tag = "review", params(("id" = i64, Path, description = "The review")),
+    responses((status = 200, body = crate::domain::Review)), security((), ("bearer" = []))
+)]
 pub async fn one(
     State(store): State<ReviewStore>,
     caller: Caller,

@@ -13,7 +13,7 @@ use crate::domain::Review;
 use crate::domain::{NewReview, Refusal};
 use crate::store::ReviewStore;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewBody {
     #[serde(default, deserialize_with = "lenient::opt_int")]
@@ -46,6 +46,11 @@ impl TryFrom<ReviewBody> for NewReview {
 
 /// `POST /reviews`. With an `Idempotency-Key`, a retry after the first attempt wrote the review
 /// answers with that review.
+#[utoipa::path(
+post, path = "/reviews", tag = "review", request_body = ReviewBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer with the first review")),
+    responses((status = 201, body = crate::domain::Review, headers(("location" = String)))), security(("bearer" = ["customer", "admin"]))
+)]
 pub async fn write(
     State(store): State<ReviewStore>,
     caller: Caller,

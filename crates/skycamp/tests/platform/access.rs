@@ -78,6 +78,19 @@ async fn flight(app: &TestApp, admin: &str, name: &str, seat: i64) -> i64 {
     id
 }
 
+/// A campsite registered by the admin, once `campsiteStatuses` shows it.
+async fn campsite(app: &TestApp, admin: &str, name: &str) -> i64 {
+    let body = json!({ "name": name, "location": "gapyeong", "pricePerNight": 50_000, "capacity": 4 });
+    let (code, c) = call(app, Method::POST, "/campsites", Some(admin), Some(&body)).await;
+    assert_eq!(code, 201, "{c}");
+    let id = c["id"].as_i64().unwrap();
+    eventually("the campsite in campsiteStatuses", || async {
+        call(app, Method::GET, &format!("/campsiteStatuses/{id}"), None, None).await.0 == 200
+    })
+    .await;
+    id
+}
+
 /// A confirmed flight booking by the customer holding `token`.
 async fn booked(app: &TestApp, token: &str, flight: i64) -> i64 {
     let (code, r) =
@@ -90,6 +103,10 @@ async fn booked(app: &TestApp, token: &str, flight: i64) -> i64 {
     .await;
     id
 }
+
+/// One request of the matrix: method, the document's path, the path called, body, and the
+/// status expected for [anonymous, customer B, customer A, admin].
+type Row = (Method, &'static str, String, Option<Value>, [u16; 4]);
 
 #[tokio::test]
 async fn every_operation_answers_each_caller_as_their_role_allows() {
@@ -107,63 +124,162 @@ async fn every_operation_answers_each_caller_as_their_role_allows() {
     let payment =
         call(&app, Method::GET, &format!("/reservations/{ra3}"), Some(&a), None).await.1["paymentId"].as_i64().unwrap();
 
+    let c = campsite(&app, &admin, "ACL3").await;
+    let spare_site = campsite(&app, &admin, "ACL4").await;
+
     let callers: [(&str, Option<&str>); 4] =
         [("anonymous", None), ("customer B", Some(&b)), ("customer A", Some(&a)), ("admin", Some(&admin))];
     let price = json!({ "price": 20_000 });
-    // (method, path, body, expected for [anonymous, B, A, admin]); the callers go in that order,
-    // so a change is made last, by whoever may make it.
-    let rows: Vec<(Method, String, Option<Value>, [u16; 4])> = vec![
-        (Method::GET, "/flights".into(), None, [200, 200, 200, 200]),
-        (Method::GET, format!("/flights/{f}"), None, [200, 200, 200, 200]),
-        (Method::GET, "/flightStatuses".into(), None, [200, 200, 200, 200]),
-        (Method::GET, "/campsites".into(), None, [200, 200, 200, 200]),
-        (Method::GET, "/campsiteStatuses".into(), None, [200, 200, 200, 200]),
-        (Method::GET, "/reviews".into(), None, [200, 200, 200, 200]),
-        (Method::GET, "/.well-known/jwks.json".into(), None, [200, 200, 200, 200]),
-        (Method::GET, "/flights/holds".into(), None, [401, 403, 403, 200]),
-        (Method::GET, "/campsites/nights".into(), None, [401, 403, 403, 200]),
-        (Method::PATCH, format!("/flights/{spare}"), Some(price.clone()), [401, 403, 403, 200]),
+    let site = json!({ "name": "X", "location": "gapyeong", "description": "", "pricePerNight": 1, "capacity": 4 });
+    // (method, the document's path, the path called, body, expected for [anonymous, B, A, admin]);
+    // the callers go in that order, so a change is made last, by whoever may make it.
+    let rows: Vec<Row> = vec![
+        (Method::GET, "/flights", "/flights".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/flights/{id}", format!("/flights/{f}"), None, [200, 200, 200, 200]),
+        (Method::GET, "/flightStatuses", "/flightStatuses".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/flightStatuses/{flight_id}", format!("/flightStatuses/{f}"), None, [200, 200, 200, 200]),
+        (Method::GET, "/campsites", "/campsites".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/campsites/{id}", format!("/campsites/{c}"), None, [200, 200, 200, 200]),
+        (Method::GET, "/campsiteStatuses", "/campsiteStatuses".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/campsiteStatuses/{campsite_id}", format!("/campsiteStatuses/{c}"), None, [200, 200, 200, 200]),
+        (Method::GET, "/reviews", "/reviews".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/reviews/{id}", "/reviews/1".into(), None, [404, 404, 404, 404]),
+        (Method::GET, "/.well-known/jwks.json", "/.well-known/jwks.json".into(), None, [200, 200, 200, 200]),
+        (
+            Method::POST,
+            "/accounts",
+            "/accounts".into(),
+            Some(json!({"phone": B, "password": PASSWORD})),
+            [202, 202, 202, 202],
+        ),
+        (
+            Method::POST,
+            "/accounts/token",
+            "/accounts/token".into(),
+            Some(json!({"username": B, "password": PASSWORD})),
+            [200, 200, 200, 200],
+        ),
+        (Method::GET, "/flights/holds", "/flights/holds".into(), None, [401, 403, 403, 200]),
+        (Method::GET, "/campsites/nights", "/campsites/nights".into(), None, [401, 403, 403, 200]),
+        (Method::PATCH, "/flights/{id}", format!("/flights/{spare}"), Some(price.clone()), [401, 403, 403, 200]),
         (
             Method::PUT,
+            "/flights/{id}",
             format!("/flights/{spare}"),
             Some(json!({"flightName": "X", "destination": "y", "price": 1, "seat": 10})),
             [401, 403, 403, 200],
         ),
-        (Method::DELETE, format!("/flights/{spare}"), None, [401, 403, 403, 204]),
+        (Method::DELETE, "/flights/{id}", format!("/flights/{spare}"), None, [401, 403, 403, 204]),
         (
             Method::POST,
+            "/flights",
             "/flights".into(),
             Some(json!({"flightName": "Z", "destination": "y", "price": 1, "seat": 1})),
             [401, 403, 403, 201],
         ),
+        (Method::POST, "/campsites", "/campsites".into(), Some(site.clone()), [401, 403, 403, 201]),
+        (
+            Method::PATCH,
+            "/campsites/{id}",
+            format!("/campsites/{spare_site}"),
+            Some(json!({ "pricePerNight": 60_000 })),
+            [401, 403, 403, 200],
+        ),
+        (Method::PUT, "/campsites/{id}", format!("/campsites/{spare_site}"), Some(site.clone()), [401, 403, 403, 200]),
+        (Method::DELETE, "/campsites/{id}", format!("/campsites/{spare_site}"), None, [401, 403, 403, 204]),
+        (Method::GET, "/reservations", "/reservations".into(), None, [401, 200, 200, 200]),
+        (Method::GET, "/reservations", format!("/reservations?phone={A}"), None, [401, 403, 200, 200]),
+        (Method::GET, "/reservations", "/reservations?stuck=true".into(), None, [401, 403, 403, 200]),
+        // B books as B, A as A; the admin must name the customer.
         (
             Method::POST,
-            "/campsites".into(),
-            Some(json!({"name": "Z", "location": "gapyeong", "pricePerNight": 1, "capacity": 1})),
-            [401, 403, 403, 201],
+            "/reservations",
+            "/reservations".into(),
+            Some(json!({"flightId": f, "count": 1})),
+            [401, 201, 201, 422],
         ),
-        (Method::GET, "/reservations".into(), None, [401, 200, 200, 200]),
-        (Method::GET, format!("/reservations?phone={A}"), None, [401, 403, 200, 200]),
-        (Method::GET, "/reservations?stuck=true".into(), None, [401, 403, 403, 200]),
-        (Method::GET, format!("/reservations/{ra}"), None, [401, 403, 200, 200]),
-        (Method::GET, format!("/reservations/{ra}/timeline"), None, [401, 403, 200, 200]),
-        (Method::GET, format!("/mileages/{A}"), None, [401, 403, 200, 200]),
-        (Method::GET, format!("/messages?phone={A}"), None, [401, 403, 200, 200]),
-        (Method::GET, "/messages".into(), None, [401, 200, 200, 422]),
-        (Method::GET, "/payments".into(), None, [401, 403, 403, 200]),
-        (Method::GET, format!("/payments/{payment}"), None, [401, 403, 403, 200]),
-        (Method::GET, "/circuits".into(), None, [401, 403, 403, 200]),
-        (Method::GET, "/deadLetters/flight".into(), None, [401, 403, 403, 200]),
-        (Method::POST, format!("/reservations/{ra}/retry"), None, [401, 403, 403, 409]),
-        (Method::POST, format!("/reservations/{ra}/compensate"), None, [401, 403, 403, 409]),
-        (Method::GET, "/accounts/me".into(), None, [401, 200, 200, 200]),
+        (Method::GET, "/reservations/{id}", format!("/reservations/{ra}"), None, [401, 403, 200, 200]),
+        (
+            Method::GET,
+            "/reservations/{id}/timeline",
+            format!("/reservations/{ra}/timeline"),
+            None,
+            [401, 403, 200, 200],
+        ),
+        (Method::GET, "/mileages/{customer}", format!("/mileages/{A}"), None, [401, 403, 200, 200]),
+        (Method::GET, "/messages", format!("/messages?phone={A}"), None, [401, 403, 200, 200]),
+        (Method::GET, "/messages", "/messages".into(), None, [401, 200, 200, 422]),
+        // A customer's review is checked, not refused: this one lacks its rating.
+        (Method::POST, "/reviews", "/reviews".into(), Some(json!({"campsiteId": c})), [401, 422, 422, 422]),
+        (Method::GET, "/payments", "/payments".into(), None, [401, 403, 403, 200]),
+        (Method::GET, "/payments/{id}", format!("/payments/{payment}"), None, [401, 403, 403, 200]),
+        (Method::GET, "/circuits", "/circuits".into(), None, [401, 403, 403, 200]),
+        (Method::GET, "/deadLetters/{service}", "/deadLetters/flight".into(), None, [401, 403, 403, 200]),
+        (
+            Method::POST,
+            "/deadLetters/{service}/{id}/replay",
+            "/deadLetters/flight/1/replay".into(),
+            None,
+            [401, 403, 403, 404],
+        ),
+        (Method::POST, "/reservations/{id}/retry", format!("/reservations/{ra}/retry"), None, [401, 403, 403, 409]),
+        (
+            Method::POST,
+            "/reservations/{id}/compensate",
+            format!("/reservations/{ra}/compensate"),
+            None,
+            [401, 403, 403, 409],
+        ),
+        (Method::GET, "/accounts/me", "/accounts/me".into(), None, [401, 200, 200, 200]),
         // A's own cancel goes through; the admin then finds it cancelled.
-        (Method::POST, format!("/reservations/{ra}/cancel"), None, [401, 403, 200, 409]),
-        (Method::POST, format!("/reservations/{ra2}/cancel"), None, [401, 403, 200, 409]),
-        (Method::POST, format!("/payments/{payment}/refund"), Some(json!({"reason": "ops"})), [401, 403, 403, 200]),
+        (Method::POST, "/reservations/{id}/cancel", format!("/reservations/{ra}/cancel"), None, [401, 403, 200, 409]),
+        (
+            Method::POST,
+            "/reservations",
+            "/reservations".into(),
+            Some(json!({"reserveStatus": "cancel", "reservationId": ra2})),
+            [401, 403, 200, 409],
+        ),
+        (
+            Method::POST,
+            "/payments/{id}/refund",
+            format!("/payments/{payment}/refund"),
+            Some(json!({"reason": "ops"})),
+            [401, 403, 403, 200],
+        ),
     ];
+
+    // The table covers every operation of the published document, and agrees with the roles the
+    // document gives each: no route escapes it.
+    let doc = serde_json::to_value(skycamp::openapi::document()).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let method: Method = method.to_ascii_uppercase().parse().unwrap();
+            let tried: Vec<&[u16; 4]> = rows.iter().filter(|r| r.0 == method && r.1 == path).map(|r| &r.4).collect();
+            assert!(!tried.is_empty(), "{method} {path} is in the document but not in the matrix");
+            let roles: Vec<&str> = op["security"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|req| req.get("bearer"))
+                .flat_map(|scopes| scopes.as_array().unwrap().iter().filter_map(Value::as_str))
+                .collect();
+            let public = op["security"].as_array().unwrap().iter().any(|req| req.as_object().unwrap().is_empty());
+            for expected in tried {
+                if public {
+                    assert!(!matches!(expected[0], 401 | 403), "{method} {path} is public in the document");
+                } else {
+                    assert_eq!(expected[0], 401, "{method} {path} needs a token in the document");
+                }
+                if roles == ["admin"] {
+                    assert_eq!(expected[1..3], [403, 403], "{method} {path} is the admin's in the document");
+                }
+            }
+        }
+    }
+
     let mut wrong = Vec::new();
-    for (method, path, body, expected) in &rows {
+    for (method, _, path, body, expected) in &rows {
         for ((who, token), want) in callers.iter().zip(expected) {
             let (got, answer) = call(&app, method.clone(), path, *token, body.as_ref()).await;
             if got != *want {
@@ -177,9 +293,16 @@ async fn every_operation_answers_each_caller_as_their_role_allows() {
     let (_, flights) = call(&app, Method::GET, "/flights", None, None).await;
     assert!(flights.as_array().unwrap().iter().all(|f| f["id"] != spare), "the admin deleted the spare flight");
     let (_, mine) = call(&app, Method::GET, "/reservations", Some(&b), None).await;
-    assert_eq!(mine, json!([]), "B sees none of A's reservations");
+    assert!(mine.as_array().unwrap().iter().all(|r| r["phone"] == B), "B sees only their own: {mine}");
     let (_, theirs) = call(&app, Method::GET, "/reservations", Some(&a), None).await;
-    assert_eq!(theirs.as_array().unwrap().len(), 3, "A sees their own three");
+    assert_eq!(theirs.as_array().unwrap().len(), 4, "A sees their own four");
+
+    // The auditor reads what only an admin may: with the admin's token it runs, without it not.
+    app.settle().await;
+    let report = skycamp::audit::audit_as(&app.gateway, Some(&admin)).await.unwrap();
+    assert_eq!((report.mismatches.len(), report.reservations), (0, 5), "{:?}", report.mismatches);
+    let refused = skycamp::audit::audit(&app.gateway).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("401"), "{refused:#}");
 }
 
 #[tokio::test]

@@ -9,10 +9,12 @@ mod camping_race;
 mod chaos;
 mod cluster;
 mod config;
+mod contract;
 mod dead_letters;
 mod e2e;
 #[cfg(feature = "chaos")]
 mod faulty_transport;
+mod fuzz;
 mod hostile;
 mod idempotency;
 mod oidc;
