@@ -97,11 +97,17 @@ pub struct Limits {
     pub per_client_per_second: u32,
     /// Requests a client may send in a burst above its rate (`SKYCAMP_GATEWAY_RATE_BURST`).
     pub burst: u32,
+    /// Sign-ins and sign-ups (`POST /accounts/token`, `POST /accounts`) per minute per client IP;
+    /// more get 429. On by default: each costs an argon2 hash, and a client trying many phones
+    /// is not slowed by the per-login lockout. 0 turns it off (`SKYCAMP_SIGN_IN_RATE_PER_MINUTE`).
+    pub sign_ins_per_minute: u32,
+    /// Sign-ins a client may make at once above that rate (`SKYCAMP_SIGN_IN_BURST`).
+    pub sign_in_burst: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_in_flight: 1024, per_client_per_second: 0, burst: 100 }
+        Self { max_in_flight: 1024, per_client_per_second: 0, burst: 100, sign_ins_per_minute: 30, sign_in_burst: 10 }
     }
 }
 
@@ -120,8 +126,19 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
         .pool_max_idle_per_host(64)
         .pool_idle_timeout(Duration::from_secs(5))
         .build()?;
-    let proxy =
-        Router::new().route("/{*path}", any(forward)).with_state(Proxy { http, upstreams: config.upstreams.parse()? });
+    let mut proxy = Router::new().route("/{*path}", any(forward));
+    if config.limits.sign_ins_per_minute > 0 {
+        let rate = GovernorConfigBuilder::default()
+            .period(Duration::from_secs(60) / config.limits.sign_ins_per_minute)
+            .burst_size(config.limits.sign_in_burst.max(1))
+            .finish()
+            .ok_or_else(|| anyhow::anyhow!("invalid sign-in rate limit"))?;
+        let limit = GovernorLayer::new(rate).error_handler(too_many);
+        proxy = proxy
+            .route("/accounts/token", any(forward).layer(limit.clone()))
+            .route("/accounts", any(forward).layer(limit));
+    }
+    let proxy = proxy.with_state(Proxy { http, upstreams: config.upstreams.parse()? });
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: BoxError| async {
             ApiError::unavailable("the gateway is at capacity, try again shortly", 1)
@@ -445,7 +462,7 @@ mod overload_tests {
 
     #[tokio::test]
     async fn beyond_the_in_flight_limit_requests_get_503_at_once_instead_of_queueing() {
-        let limits = Limits { max_in_flight: 2, per_client_per_second: 0, burst: 1 };
+        let limits = Limits { max_in_flight: 2, per_client_per_second: 0, burst: 1, ..Limits::default() };
         let gw = gateway_in_front_of_a_slow_service(limits, Duration::from_millis(500)).await;
         let answers = statuses(&gw, 8).await;
         let ok = answers.iter().filter(|a| a.0 == 200).count();
@@ -456,7 +473,7 @@ mod overload_tests {
 
     #[tokio::test]
     async fn beyond_a_clients_rate_requests_get_429_with_retry_after() {
-        let limits = Limits { max_in_flight: 100, per_client_per_second: 1, burst: 3 };
+        let limits = Limits { max_in_flight: 100, per_client_per_second: 1, burst: 3, ..Limits::default() };
         let gw = gateway_in_front_of_a_slow_service(limits, Duration::ZERO).await;
         let answers = statuses(&gw, 6).await;
         let limited: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();

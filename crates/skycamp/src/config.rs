@@ -129,6 +129,12 @@ pub struct Options {
     /// Requests a client may send at once above its rate.
     #[arg(long, env = "SKYCAMP_GATEWAY_RATE_BURST", value_parser = clap::value_parser!(u32).range(1..))]
     pub gateway_rate_burst: Option<u32>,
+    /// Sign-ins and sign-ups per minute each client IP may make at the gateway (0: no limit).
+    #[arg(long, env = "SKYCAMP_SIGN_IN_RATE_PER_MINUTE", value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub sign_in_rate_per_minute: Option<u32>,
+    /// Sign-ins a client may make at once above that rate.
+    #[arg(long, env = "SKYCAMP_SIGN_IN_BURST", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sign_in_burst: Option<u32>,
     /// Failures of one event before a consumer parks it as a dead letter and goes on.
     #[arg(long, env = "SKYCAMP_CONSUMER_MAX_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..))]
     pub consumer_max_attempts: Option<u32>,
@@ -245,6 +251,8 @@ impl Options {
         given!(self.gateway_max_in_flight, s.gateway_limits.max_in_flight, |n| n as usize);
         given!(self.gateway_rate_per_client, s.gateway_limits.per_client_per_second);
         given!(self.gateway_rate_burst, s.gateway_limits.burst);
+        given!(self.sign_in_rate_per_minute, s.gateway_limits.sign_ins_per_minute);
+        given!(self.sign_in_burst, s.gateway_limits.sign_in_burst);
         given!(self.consumer_max_attempts, s.consumer_max_attempts);
         given!(self.inventory_deadline_ms, s.inventory_deadline, ms);
         given!(self.idempotency_retention_hours, s.idempotency_retention, hours);

@@ -24,6 +24,9 @@ async fn secured(keys: &SecretString) -> TestApp {
         s.auth.mode = AuthMode::Local;
         s.auth.admin_password = Some(AdminPassword::Plain(ADMIN_PASSWORD.to_owned().into()));
         s.auth.token_keys = Some(keys);
+        // The tests sign in more often than a person would; `sign_ins_are_rate_limited_per_client`
+        // turns the limit on.
+        s.gateway_limits.sign_ins_per_minute = 0;
     })
     .await
 }
@@ -489,4 +492,52 @@ async fn bad_sign_up_and_sign_in_bodies_get_clear_answers() {
     assert_eq!(code, 422);
     let r = app.http.get(app.url("/reservations")).header("authorization", "Basic YTpi").send().await.unwrap();
     assert_eq!(r.status(), 401, "only bearer tokens are understood");
+}
+
+#[tokio::test]
+async fn token_keys_rotate_by_listing_the_new_one_first() {
+    let (old, new) = (SigningKeys::generate().unwrap(), SigningKeys::generate().unwrap());
+    let both: SecretString =
+        format!("{},{}", secrecy::ExposeSecret::expose_secret(&new), secrecy::ExposeSecret::expose_secret(&old)).into();
+    let before = secured(&old).await;
+    let old_token = token(&before, "admin", ADMIN_PASSWORD).await;
+
+    // The new key signs; the old one is still published, so tokens it signed keep working.
+    let during = secured(&both).await;
+    let (_, jwks) = call(&during, Method::GET, "/.well-known/jwks.json", None, None).await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "both keys are published: {jwks}");
+    assert_eq!(call(&during, Method::GET, "/flights/holds", Some(&old_token), None).await.0, 200);
+    let new_token = token(&during, "admin", ADMIN_PASSWORD).await;
+    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    assert_eq!(kid(&new_token), jwks["keys"][0]["kid"].as_str().unwrap(), "the first key listed signs");
+    assert_ne!(kid(&new_token), kid(&old_token));
+
+    // Once the old key is dropped, what it signed is refused.
+    let after = secured(&new).await;
+    assert_eq!(call(&after, Method::GET, "/flights/holds", Some(&old_token), None).await.0, 401);
+    assert_eq!(call(&after, Method::GET, "/flights/holds", Some(&new_token), None).await.0, 200);
+}
+
+#[tokio::test]
+async fn sign_ins_are_rate_limited_per_client_whatever_the_phone() {
+    let keys = SigningKeys::generate().unwrap();
+    let keys2 = keys.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.auth.mode = AuthMode::Local;
+        s.auth.token_keys = Some(keys2);
+        s.gateway_limits.sign_ins_per_minute = 6;
+        s.gateway_limits.sign_in_burst = 3;
+    })
+    .await;
+    // Three different phones: the per-login lockout would never trigger, the per-client limit does.
+    for phone in ["01066660001", "01066660002", "01066660003"] {
+        assert_eq!(sign_in(&app, phone, "guess").await.0, 401);
+    }
+    let r = app.http.post(app.url("/accounts/token")).json(&json!({"username": "01066660004", "password": "guess"}));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 429, "a client trying many phones is slowed down");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(sign_up(&app, "01066660005", PASSWORD).await.0, 429, "sign-ups count too: each costs a hash");
+    // Reading the catalogue is not affected.
+    assert_eq!(call(&app, Method::GET, "/flights", None, None).await.0, 200);
 }

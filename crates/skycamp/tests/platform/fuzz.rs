@@ -31,6 +31,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         s.auth.mode = AuthMode::Local;
         s.auth.admin_password = Some(AdminPassword::Plain(ADMIN_PASSWORD.to_owned().into()));
         s.auth.token_ttl = std::time::Duration::from_secs(3600);
+        s.gateway_limits.sign_ins_per_minute = 0;
     })
     .await;
     let customer = "01077770001";
