@@ -49,5 +49,15 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<Router> {
     if config.admin_password_hash.is_none() {
         tracing::warn!("no SKYCAMP_ADMIN_PASSWORD or SKYCAMP_ADMIN_PASSWORD_HASH: nobody can sign in as admin");
     }
-    http::router(AccountStore::new(ctx.db.clone()), config).await
+    let store = AccountStore::new(ctx.db.clone());
+    let (pruned, clock) = (store.clone(), config.clock.clone());
+    ctx.tasks.spawn(skycamp_platform::time::hourly(
+        "stale sign-in failures forgotten",
+        ctx.shutdown.clone(),
+        move || {
+            let (store, now) = (pruned.clone(), clock.now_millis());
+            async move { store.forget_old_failures(now).await }
+        },
+    ));
+    http::router(store, config).await
 }
