@@ -159,8 +159,8 @@ pub async fn admin_only(caller: Caller, request: Request, next: Next) -> Respons
 /// Where a verifier gets the issuer's public keys.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// A JWKS URL (Skycamp's own account service).
-    Jwks(String),
+    /// JWKS URLs, one per instance of Skycamp's account service: the first that answers is used.
+    Jwks(Vec<String>),
     /// `{issuer}/.well-known/openid-configuration`, whose `jwks_uri` names the key set.
     Discovery,
 }
@@ -367,8 +367,8 @@ impl Verifier {
     }
 
     async fn fetch_keys(&self) -> anyhow::Result<HashMap<String, (DecodingKey, Algorithm)>> {
-        let jwks_uri = match &self.rules.keys {
-            KeySource::Jwks(url) => url.clone(),
+        let jwks_uris = match &self.rules.keys {
+            KeySource::Jwks(urls) => urls.clone(),
             KeySource::Discovery => {
                 #[derive(Deserialize)]
                 struct Discovery {
@@ -378,11 +378,21 @@ impl Verifier {
                 let url = format!("{}/.well-known/openid-configuration", self.rules.issuer.trim_end_matches('/'));
                 let doc: Discovery = self.http.get(&url).send().await?.error_for_status()?.json().await?;
                 anyhow::ensure!(doc.issuer == self.rules.issuer, "discovery names issuer {}, not ours", doc.issuer);
-                doc.jwks_uri
+                vec![doc.jwks_uri]
             }
         };
-        let set: JwkSet = self.http.get(&jwks_uri).send().await?.error_for_status()?.json().await?;
-        Ok(usable_keys(&set))
+        let mut last = anyhow::anyhow!("no JWKS URL configured");
+        for uri in &jwks_uris {
+            match self.fetch_set(uri).await {
+                Ok(set) => return Ok(usable_keys(&set)),
+                Err(e) => last = e.context(format!("GET {uri}")),
+            }
+        }
+        Err(last)
+    }
+
+    async fn fetch_set(&self, uri: &str) -> anyhow::Result<JwkSet> {
+        Ok(self.http.get(uri).send().await?.error_for_status()?.json().await?)
     }
 }
 
@@ -456,6 +466,39 @@ mod tests {
         assert!(admin.act_for("01033334444").is_ok() && admin.admin().is_ok());
         assert_eq!(a.admin().unwrap_err().status, StatusCode::FORBIDDEN);
         assert!(Caller::Open.admin().is_ok() && Caller::Open.act_for("x").is_ok());
+    }
+
+    #[tokio::test]
+    async fn keys_come_from_the_first_account_instance_that_answers() {
+        use base64::Engine as _;
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let signing = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
+        let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": "k1", "x": x}]});
+        let app = axum::Router::new().route("/jwks", axum::routing::get(move || async move { axum::Json(jwks) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let rules = Rules {
+            issuer: "skycamp".into(),
+            audience: "skycamp".into(),
+            roles_claim: "roles".into(),
+            admin_role: "admin".into(),
+            // The first instance is down (nothing listens on the discard port).
+            keys: KeySource::Jwks(vec!["http://127.0.0.1:9/jwks".into(), up]),
+        };
+        let auth = Auth::verifying(rules).unwrap();
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let key = jsonwebtoken::EncodingKey::from_ed_der(signing.to_pkcs8_der().unwrap().as_bytes());
+        let claims = serde_json::json!({"iss": "skycamp", "aud": "skycamp", "sub": "admin", "exp": 4_000_000_000u64, "roles": ["admin"]});
+        let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        match auth.caller(Some(&value)).await {
+            Ok(Caller::User(u)) => assert!(u.admin && u.subject == "admin"),
+            other => panic!("expected the admin, got {other:?}"),
+        }
     }
 
     #[test]

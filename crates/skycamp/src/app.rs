@@ -343,13 +343,16 @@ fn verifier(auth: &AuthSettings, account_urls: &str) -> anyhow::Result<Auth> {
     let rules = match auth.mode {
         AuthMode::Off => return Ok(Auth::off()),
         AuthMode::Local => {
-            let account = account_urls.split(',').next().unwrap_or_default().trim_end_matches('/');
+            let jwks = account_urls
+                .split(',')
+                .map(|url| format!("{}/.well-known/jwks.json", url.trim().trim_end_matches('/')))
+                .collect();
             Rules {
                 issuer: auth.issuer.clone(),
                 audience: auth.audience.clone(),
                 roles_claim: "roles".into(),
                 admin_role: "admin".into(),
-                keys: KeySource::Jwks(format!("{account}/.well-known/jwks.json")),
+                keys: KeySource::Jwks(jwks),
             }
         }
         AuthMode::Oidc => Rules {
