@@ -102,6 +102,26 @@ impl Caller {
         }
     }
 
+    /// Whose things a request is about. A phone the request names must be the caller's own, unless
+    /// the caller is an admin (one that does not parse is passed on as it is, for the handler's own
+    /// validation to refuse with the rest of the request); a request that names nobody is about
+    /// the signed-in customer; None when an admin (or anyone, with authentication off) names
+    /// nobody. 401 without a token; 403 for another customer's phone, or for a customer whose
+    /// token carries no verified phone and names nobody.
+    pub fn whose(&self, named: Option<String>) -> Result<Option<String>, ApiError> {
+        self.signed_in()?;
+        match named {
+            Some(named) => {
+                if let Ok(phone) = Phone::parse(&named) {
+                    self.act_for(phone.as_str())?;
+                }
+                Ok(Some(named))
+            }
+            None if self.sees_all() => Ok(None),
+            None => self.customer_phone().map(|p| Some(p.to_owned())),
+        }
+    }
+
     /// Ok for anyone who sent a good token (or when authentication is off); 401 otherwise.
     pub fn signed_in(&self) -> Result<(), ApiError> {
         match self {
@@ -499,6 +519,22 @@ mod tests {
             Ok(Caller::User(u)) => assert!(u.admin && u.subject == "admin"),
             other => panic!("expected the admin, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_request_is_about_the_named_customer_or_the_callers_own() {
+        let a = Caller::User(User { subject: "a".into(), phone: Some("01011112222".into()), admin: false });
+        let admin = Caller::User(User { subject: "root".into(), phone: None, admin: true });
+        let nophone = Caller::User(User { subject: "n".into(), phone: None, admin: false });
+        assert_eq!(a.whose(None).unwrap().as_deref(), Some("01011112222"));
+        assert_eq!(a.whose(Some("010-1111-2222".into())).unwrap().as_deref(), Some("010-1111-2222"));
+        assert_eq!(a.whose(Some("01033334444".into())).unwrap_err().status, StatusCode::FORBIDDEN);
+        assert_eq!(a.whose(Some("not a phone".into())).unwrap().as_deref(), Some("not a phone"));
+        assert_eq!(admin.whose(None).unwrap(), None);
+        assert_eq!(admin.whose(Some("01033334444".into())).unwrap().as_deref(), Some("01033334444"));
+        assert_eq!(nophone.whose(None).unwrap_err().status, StatusCode::FORBIDDEN);
+        assert_eq!(Caller::Anonymous.whose(None).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        assert_eq!(Caller::Open.whose(None).unwrap(), None);
     }
 
     #[test]

@@ -318,13 +318,13 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             .await
             .with_context(|| format!("starting {}", service.name()))?;
         // The account service publishes and consumes no events: no dead letters, inbox or outbox.
-        if let Some(ctx) = ctx.as_ref().filter(|_| service != Service::Account) {
+        let eventful = service != Service::Account;
+        if let Some(ctx) = ctx.as_ref().filter(|_| eventful) {
             router = router.merge(ctx.dead_letters.clone().routes());
             let prune =
                 skycamp_platform::inbox::prune_hourly(ctx.db.clone(), settings.inbox_retention, ctx.shutdown.clone());
             ctx.tasks.spawn(prune);
         }
-        let eventful = service != Service::Account;
         let health = Health::new(db.clone(), db.as_ref().filter(|_| eventful).map(|_| transport.clone()));
         running.health.push(health.clone());
         running.outboxes.extend(db.clone().filter(|_| eventful));

@@ -29,14 +29,8 @@ pub async fn list(
     Query(q): Query<ListQuery>,
     page: Page,
 ) -> Result<Response, ApiError> {
-    caller.signed_in()?;
-    let raw = match q.phone {
-        Some(raw) => raw,
-        None if caller.sees_all() => return Err(ApiError::unprocessable("phone is required")),
-        None => caller.customer_phone()?.to_owned(),
-    };
+    let raw = caller.whose(q.phone)?.ok_or_else(|| ApiError::unprocessable("phone is required"))?;
     let phone = Phone::parse(&raw).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    caller.act_for(phone.as_str())?;
     let messages: Vec<Message> = store.list(phone.as_str(), page.cursor_id()?, page.fetch()).await?;
     Ok(page.answer(messages, |m| m.id.to_string()))
 }

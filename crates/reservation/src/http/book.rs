@@ -84,7 +84,8 @@ pub async fn place_or_cancel(
 ) -> Result<Response, ApiError> {
     match body.reserve_status.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
         None | Some("place") => {
-            body.phone = customer_for(&caller, body.phone.take())?;
+            // A customer books as themselves; an admin books for the customer the form names.
+            body.phone = caller.whose(body.phone.take())?;
             Ok(book(&state, &body, key.as_ref()).await?)
         }
         Some("cancel") => {
@@ -92,25 +93,6 @@ pub async fn place_or_cancel(
             Ok(cancel::cancel_for(&state, &caller, id, body.count, key.as_ref()).await?.into_response())
         }
         Some(other) => Err(BookingError::UnknownForm(skycamp_platform::http::clip(other, 20).to_owned()).into()),
-    }
-}
-
-/// Whose booking this is: the phone the body names (which must be the caller's own, unless an
-/// admin books for a customer), or else the signed-in customer's. 403 for a customer whose token
-/// carries no verified phone.
-fn customer_for(caller: &Caller, named: Option<String>) -> Result<Option<String>, ApiError> {
-    caller.signed_in()?;
-    match named {
-        Some(named) => {
-            // An unreadable phone is refused with the rest of the form.
-            if let Ok(p) = Phone::parse(&named) {
-                caller.act_for(p.as_str())?;
-            }
-            Ok(Some(named))
-        }
-        // An admin (or anyone, with authentication off) must name the customer.
-        None if caller.sees_all() => Ok(None),
-        None => caller.customer_phone().map(|p| Some(p.to_owned())),
     }
 }
 

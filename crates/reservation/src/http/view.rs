@@ -117,14 +117,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let phone = q.phone.as_deref().map(Phone::parse).transpose().map_err(|e| ApiError::unprocessable(e.to_string()))?;
     // A customer sees their own; only an admin sees everyone's, or the stuck ones.
-    let phone = match phone {
-        Some(p) => {
-            caller.act_for(p.as_str())?;
-            Some(p)
-        }
-        None if caller.sees_all() => None,
-        None => Some(Phone::parse(caller.customer_phone()?).map_err(|e| ApiError::unprocessable(e.to_string()))?),
-    };
+    let phone = caller.whose(phone.map(|p| p.as_str().to_owned()))?;
     if q.stuck == Some(true) {
         caller.admin()?;
     }
@@ -138,7 +131,7 @@ pub async fn list(
     let found = if q.stuck == Some(true) {
         state.store.stuck(super::stuck::stuck_before(&state), cursor, page.fetch()).await?
     } else {
-        state.store.list(phone.as_ref().map(Phone::as_str), status, cursor, page.fetch()).await?
+        state.store.list(phone.as_deref(), status, cursor, page.fetch()).await?
     };
     let views: Vec<ReservationView> = found.into_iter().map(ReservationView::from).collect();
     Ok(page.answer(views, |r| r.id.to_string()))

@@ -58,16 +58,7 @@ pub async fn write(
     Json(mut body): Json<ReviewBody>,
 ) -> Result<Response, ApiError> {
     // A customer reviews as themselves; only an admin may write for another customer.
-    caller.signed_in()?;
-    match &body.phone {
-        Some(named) => {
-            if let Ok(p) = Phone::parse(named) {
-                caller.act_for(p.as_str())?;
-            }
-        }
-        None if caller.sees_all() => {}
-        None => body.phone = Some(caller.customer_phone()?.to_owned()),
-    }
+    body.phone = caller.whose(body.phone.take())?;
     if let Some(id) = key.as_ref().and_then(Idempotent::resumed) {
         let review = store.get(id).await?.ok_or_else(|| ApiError::not_found(format!("review {id} was withdrawn")))?;
         return Ok(created(review));

@@ -32,7 +32,13 @@ async fn secured(keys: &SecretString) -> TestApp {
 }
 
 /// Status and JSON body of a request through the gateway, with `token` as bearer if given.
-async fn call(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+pub(crate) async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let mut request = app.http.request(method, app.url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -61,7 +67,7 @@ async fn sign_in(app: &TestApp, username: &str, password: &str) -> (u16, Value) 
     call(app, Method::POST, "/accounts/token", None, Some(&json!({ "username": username, "password": password }))).await
 }
 
-async fn token(app: &TestApp, username: &str, password: &str) -> String {
+pub(crate) async fn token(app: &TestApp, username: &str, password: &str) -> String {
     let (code, body) = sign_in(app, username, password).await;
     assert_eq!(code, 200, "{username} signs in: {body}");
     assert_eq!(body["token_type"], "Bearer");

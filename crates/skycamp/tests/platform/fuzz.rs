@@ -8,19 +8,13 @@ use std::process::Stdio;
 use serde_json::json;
 use skycamp::app::{AdminPassword, AuthMode};
 
+use crate::access::token;
 use crate::support::{TestApp, cannot_run};
 
 const ADMIN_PASSWORD: &str = "fuzzing admin password";
 
 /// The checks that must hold for every generated request.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
-
-async fn token(app: &TestApp, username: &str, password: &str) -> String {
-    let body = json!({ "username": username, "password": password });
-    let r = app.http.post(app.url("/accounts/token")).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {

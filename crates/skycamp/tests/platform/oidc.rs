@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use skycamp::app::AuthMode;
 
+use crate::access::call;
 use crate::support::{TestApp, cannot_run, eventually, free_port};
 
 /// The provider as a child process, killed on drop.
@@ -67,15 +68,6 @@ impl Issuer {
     }
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut request = app.http.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let r = request.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn tokens_from_an_openid_provider_decide_who_may_do_what() {
     let Some(issuer) = Issuer::start(free_port()).await else { return };
@@ -95,8 +87,8 @@ async fn tokens_from_an_openid_provider_decide_who_may_do_what() {
     );
 
     let flight = json!({ "flightName": "OIDC1", "destination": "jeju", "price": 10_000, "seat": 5 });
-    assert_eq!(call(&app, Method::POST, "/flights", &a, Some(&flight)).await.0, 403, "a customer is no admin");
-    let (code, f) = call(&app, Method::POST, "/flights", &ops, Some(&flight)).await;
+    assert_eq!(call(&app, Method::POST, "/flights", Some(&a), Some(&flight)).await.0, 403, "a customer is no admin");
+    let (code, f) = call(&app, Method::POST, "/flights", Some(&ops), Some(&flight)).await;
     assert_eq!(code, 201, "the provider's admin role makes an admin: {f}");
     let id = f["id"].as_i64().unwrap();
     eventually("the flight in flightStatuses", || async {
@@ -105,13 +97,13 @@ async fn tokens_from_an_openid_provider_decide_who_may_do_what() {
     .await;
 
     let booking = json!({ "flightId": id, "count": 1 });
-    let (code, r) = call(&app, Method::POST, "/reservations", &a, Some(&booking)).await;
+    let (code, r) = call(&app, Method::POST, "/reservations", Some(&a), Some(&booking)).await;
     assert_eq!((code, r["phone"].as_str()), (201, Some("+821055550101")), "booked under the verified phone: {r}");
-    let (code, body) = call(&app, Method::POST, "/reservations", &unverified, Some(&booking)).await;
+    let (code, body) = call(&app, Method::POST, "/reservations", Some(&unverified), Some(&booking)).await;
     assert_eq!(code, 403, "no verified phone, no booking: {body}");
     let mine = format!("/reservations/{}", r["id"]);
-    assert_eq!(call(&app, Method::GET, &mine, &b, None).await.0, 403, "B cannot read A's reservation");
-    assert_eq!(call(&app, Method::GET, &mine, &a, None).await.0, 200);
+    assert_eq!(call(&app, Method::GET, &mine, Some(&b), None).await.0, 403, "B cannot read A's reservation");
+    assert_eq!(call(&app, Method::GET, &mine, Some(&a), None).await.0, 200);
 
     // A token Skycamp's own accounts would issue is not one this deployment accepts.
     let own = skycamp_account::keys::SigningKeys::parse(&skycamp_account::keys::SigningKeys::generate().unwrap())
@@ -119,7 +111,7 @@ async fn tokens_from_an_openid_provider_decide_who_may_do_what() {
         .sign(&json!({ "iss": issuer.url, "aud": "skycamp", "sub": "x", "exp": u64::MAX / 2, "roles": ["admin"] }))
         .unwrap();
     assert_eq!(
-        call(&app, Method::GET, "/flights/holds", &own, None).await.0,
+        call(&app, Method::GET, "/flights/holds", Some(&own), None).await.0,
         401,
         "a key the provider never published"
     );
@@ -130,8 +122,8 @@ async fn tokens_from_an_openid_provider_decide_who_may_do_what() {
     let issuer = Issuer::start(port).await.expect("the provider starts again");
     let rotated = issuer.token("ops").await;
     eventually("a token signed with the new key is accepted", || async {
-        call(&app, Method::GET, "/flights/holds", &rotated, None).await.0 == 200
+        call(&app, Method::GET, "/flights/holds", Some(&rotated), None).await.0 == 200
     })
     .await;
-    assert_eq!(call(&app, Method::GET, "/flights/holds", &ops, None).await.0, 401, "the retired key's token");
+    assert_eq!(call(&app, Method::GET, "/flights/holds", Some(&ops), None).await.0, 401, "the retired key's token");
 }
