@@ -130,6 +130,7 @@ async fn sign_in(State(s): State<AppState>, Json(body): Json<SignIn>) -> Result<
     let now = s.config.clock.now_millis();
     let locked_until = s.store.locked_until(&key).await?;
     if locked_until > now {
+        failure("locked");
         let secs = ((locked_until - now) as u64).div_ceil(1000).max(1);
         return Err(ApiError {
             retry_after_secs: Some(secs),
@@ -141,7 +142,9 @@ async fn sign_in(State(s): State<AppState>, Json(body): Json<SignIn>) -> Result<
         Some(Login::Customer(phone)) => s.store.password_hash(phone.as_str()).await?,
         None => None,
     };
+    let known = hash.is_some();
     if !s.passwords.check(password, hash).await? {
+        failure(if known { "wrong_password" } else { "unknown_login" });
         s.store.failed(&key, now, |n| domain::lock_after(n).as_millis() as i64).await?;
         return Err(wrong());
     }
@@ -150,6 +153,11 @@ async fn sign_in(State(s): State<AppState>, Json(body): Json<SignIn>) -> Result<
     let token = issue(&s.config, &login)?;
     Ok(axum::Json(TokenAnswer { access_token: token, token_type: "Bearer", expires_in: s.config.token_ttl.as_secs() })
         .into_response())
+}
+
+/// Counts a failed sign-in by why it failed.
+fn failure(reason: &'static str) {
+    metrics::counter!(skycamp_platform::metrics::LOGIN_FAILURES, "reason" => reason).increment(1);
 }
 
 fn issue(config: &Config, login: &Login) -> anyhow::Result<String> {

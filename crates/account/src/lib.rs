@@ -49,6 +49,9 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<Router> {
     if config.admin_password_hash.is_none() {
         tracing::warn!("no SKYCAMP_ADMIN_PASSWORD or SKYCAMP_ADMIN_PASSWORD_HASH: nobody can sign in as admin");
     }
+    for reason in ["wrong_password", "unknown_login", "locked"] {
+        metrics::counter!(skycamp_platform::metrics::LOGIN_FAILURES, "reason" => reason).absolute(0);
+    }
     let store = AccountStore::new(ctx.db.clone());
     let (pruned, clock) = (store.clone(), config.clock.clone());
     ctx.tasks.spawn(skycamp_platform::time::hourly(

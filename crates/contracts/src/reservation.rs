@@ -17,6 +17,16 @@ pub enum Booked {
     Campsite { campsite_id: i64, check_in: String, check_out: String, guests: i64 },
 }
 
+impl Booked {
+    /// `flight` or `campsite`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Flight { .. } => "flight",
+            Self::Campsite { .. } => "campsite",
+        }
+    }
+}
+
 /// Every reservation event carries the whole reservation, so consumers need no look-ups.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

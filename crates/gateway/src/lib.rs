@@ -115,6 +115,17 @@ impl Default for Limits {
 struct Proxy {
     http: reqwest::Client,
     upstreams: Upstreams<Endpoints>,
+    /// The public API's path templates, to name a proxied request's route in the metrics.
+    routes: std::sync::Arc<matchit::Router<String>>,
+}
+
+/// A router over the API document's path templates (`/reservations/{id}`).
+fn templates(api: Option<&utoipa::openapi::OpenApi>) -> matchit::Router<String> {
+    let mut routes = matchit::Router::new();
+    for path in api.map(|api| api.paths.paths.keys()).into_iter().flatten() {
+        let _ = routes.insert(path.clone(), path.clone());
+    }
+    routes
 }
 
 /// The gateway's routes: everything not its own is proxied, behind the overload limits.
@@ -138,7 +149,8 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
             .route("/accounts/token", any(forward).layer(limit.clone()))
             .route("/accounts", any(forward).layer(limit));
     }
-    let proxy = proxy.with_state(Proxy { http, upstreams: config.upstreams.parse()? });
+    let routes = std::sync::Arc::new(templates(config.api.as_ref()));
+    let proxy = proxy.with_state(Proxy { http, upstreams: config.upstreams.parse()?, routes });
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: BoxError| async {
             ApiError::unavailable("the gateway is at capacity, try again shortly", 1)
@@ -279,7 +291,15 @@ fn retry_for(method: &Method, headers: &HeaderMap) -> Retry {
     if safe { Retry::Safe } else { Retry::ConnectOnly }
 }
 
-async fn forward(State(proxy): State<Proxy>, request: Request) -> Result<Response, ApiError> {
+/// Proxies a request, naming its route in the metrics by the API's path template.
+async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
+    let template = proxy.routes.at(request.uri().path()).map_or_else(|_| "other".to_owned(), |m| m.value.clone());
+    let mut response = proxy_request(&proxy, request).await.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(skycamp_platform::metrics::RouteLabel(template));
+    response
+}
+
+async fn proxy_request(proxy: &Proxy, request: Request) -> Result<Response, ApiError> {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     if is_internal(&method, &path) {

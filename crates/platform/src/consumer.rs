@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::deadletter::DeadLetters;
 use crate::events::{Delivery, Envelope, Transport};
@@ -20,6 +21,8 @@ pub trait Handler: Send + Sync + 'static {
 
 /// How a consumer group runs.
 pub struct Consumer {
+    /// The service consuming (for spans).
+    pub service: &'static str,
     pub group: &'static str,
     pub topics: &'static [&'static str],
     pub handler: Arc<dyn Handler>,
@@ -62,7 +65,8 @@ pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Ca
         };
         let mut handled = 0;
         for delivery in &batch {
-            if !handle_or_park(&consumer, delivery, &shutdown).await {
+            let span = event_span(&consumer, &delivery.record.envelope);
+            if !handle_or_park(&consumer, delivery, &shutdown).instrument(span).await {
                 break;
             }
             handled += 1;
@@ -75,6 +79,26 @@ pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Ca
             tracing::warn!(group, error = %format!("{e:#}"), "offset commit failed");
         }
     }
+}
+
+/// The span one event's handling runs in: it continues the trace of the work that produced the
+/// event, and carries the reservation id when the event is about a reservation.
+fn event_span(c: &Consumer, event: &Envelope) -> tracing::Span {
+    let span = tracing::info_span!(
+        "event",
+        otel.name = format!("{} process", event.kind),
+        otel.kind = "consumer",
+        service = c.service,
+        group = c.group,
+        event_type = %event.kind,
+        subject = %event.subject,
+        reservation_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_from_event(&span, event.traceparent.as_deref(), event.tracestate.as_deref());
+    if let Some(id) = event.subject.strip_prefix("reservation/").and_then(|id| id.parse::<i64>().ok()) {
+        span.record("reservation_id", id);
+    }
+    span
 }
 
 /// Handles `d`, retrying with backoff; parks it after `max_attempts` failures. Returns false
@@ -94,9 +118,17 @@ async fn handle_or_park(c: &Consumer, d: &Delivery, shutdown: &CancellationToken
     }
     let mut attempts = 0;
     loop {
+        let started = std::time::Instant::now();
+        let labels = [("group", group.to_owned()), ("type", event.kind.clone())];
         let error = match c.handler.handle(event).await {
-            Ok(()) => return true,
-            Err(e) => format!("{e:#}"),
+            Ok(()) => {
+                metrics::histogram!(crate::metrics::EVENT_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+                return true;
+            }
+            Err(e) => {
+                metrics::counter!(crate::metrics::EVENT_FAILURES, &labels).increment(1);
+                format!("{e:#}")
+            }
         };
         attempts += 1;
         if attempts >= c.max_attempts {

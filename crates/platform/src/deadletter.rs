@@ -23,6 +23,11 @@ pub const MIGRATION: Migration = Migration {
             parked_at TEXT NOT NULL, replayed_at TEXT)",
 };
 
+/// Parked events not yet replayed, in `db`.
+pub async fn parked(db: &Db) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters WHERE replayed_at IS NULL").fetch_one(db.pool()).await?)
+}
+
 /// A parked event as the admin API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -84,6 +89,7 @@ impl DeadLetters {
         .bind(crate::time::now_rfc3339())
         .execute(self.db.pool())
         .await?;
+        metrics::counter!(crate::metrics::DEAD_LETTERS_PARKED, "group" => consumer.to_owned()).increment(1);
         Ok(())
     }
 
@@ -238,6 +244,7 @@ mod tests {
 
         let stop = CancellationToken::new();
         let consumer = Consumer {
+            service: "test",
             group: "g",
             topics: &["t"],
             handler: handler.clone(),

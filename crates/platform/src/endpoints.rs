@@ -96,7 +96,8 @@ impl Endpoints {
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut last = None;
         for instance in self.order() {
-            let e = match build(&instance.base).send().await {
+            // Every call carries the current W3C trace context, replacing any the caller passed on.
+            let e = match build(&instance.base).headers(crate::telemetry::headers()).send().await {
                 Err(e) if !e.is_timeout() => e,
                 answer => return answer,
             };

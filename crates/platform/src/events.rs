@@ -20,11 +20,18 @@ pub struct Envelope {
     pub time: String,
     pub datacontenttype: String,
     pub data: serde_json::Value,
+    /// The W3C trace context of the work that produced the event (the CloudEvents
+    /// distributed-tracing extension), so its consumers continue the same trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
 }
 
 impl Envelope {
-    /// Builds an envelope with a fresh id and the current time.
+    /// Builds an envelope with a fresh id, the current time and the current trace context.
     pub fn new(context: &str, kind: &str, subject: String, data: serde_json::Value) -> Self {
+        let (traceparent, tracestate) = crate::telemetry::traceparent();
         Self {
             specversion: "1.0".into(),
             id: uuid::Uuid::now_v7().to_string(),
@@ -34,6 +41,8 @@ impl Envelope {
             time: crate::time::now_rfc3339(),
             datacontenttype: "application/json".into(),
             data,
+            traceparent,
+            tracestate,
         }
     }
 

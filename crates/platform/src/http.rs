@@ -336,14 +336,33 @@ impl Health {
     }
 }
 
+/// Who a router serves, for its spans and metrics: the service's name, and the process's metrics
+/// registry to serve at `/metrics` (None when metrics are off, `SKYCAMP_METRICS=off`).
+#[derive(Clone)]
+pub struct Observed {
+    pub service: &'static str,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
 /// Adds what every service router needs: the caller identified from their bearer token (`auth`;
-/// health routes are open), health routes, problem-shaped 404/405, panics caught as problem 500s,
-/// a body size limit, refusal of dot segments and over-long URIs, mutating requests run to
-/// completion on `tasks` whatever their client does, request ids and request tracing.
-pub fn finish(router: Router, health: Health, tasks: TaskTracker, auth: crate::auth::Auth) -> Router {
-    router
-        .layer(axum::middleware::from_fn_with_state(auth, crate::auth::identify))
-        .merge(health.routes())
+/// health and metrics routes are open), health routes, `/metrics`, problem-shaped 404/405,
+/// panics caught as problem 500s, a body size limit, refusal of dot segments and over-long URIs,
+/// mutating requests run to completion on `tasks` whatever their client does, request ids, and a
+/// span per request that continues the caller's W3C trace, with request metrics.
+pub fn finish(
+    router: Router,
+    health: Health,
+    tasks: TaskTracker,
+    auth: crate::auth::Auth,
+    observed: Observed,
+) -> Router {
+    let service = observed.service;
+    let mut router =
+        router.layer(axum::middleware::from_fn_with_state(auth, crate::auth::identify)).merge(health.routes());
+    if let Some(handle) = observed.metrics.clone() {
+        router = router.merge(crate::metrics::routes(handle));
+    }
+    let router = router
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
@@ -354,10 +373,41 @@ pub fn finish(router: Router, health: Health, tasks: TaskTracker, auth: crate::a
             tracing::error!("handler panicked");
             problem(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged", None)
         }))
-        .layer(axum::middleware::from_fn(refuse_odd_paths))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(refuse_odd_paths));
+    let router = match observed.metrics {
+        Some(_) => router.layer(axum::middleware::from_fn_with_state(service, crate::metrics::observe)),
+        None => router,
+    };
+    router
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |request: &Request| request_span(service, request))
+                .on_response(|response: &Response, _: std::time::Duration, span: &tracing::Span| {
+                    span.record("status", response.status().as_u16());
+                }),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// One request's span, continuing the trace its `traceparent` names. Handlers record
+/// `reservation_id` on it when they learn one.
+fn request_span(service: &'static str, request: &Request) -> tracing::Span {
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("other", |p| p.as_str());
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let span = tracing::info_span!(
+        "request",
+        otel.name = format!("{} {route}", request.method()),
+        otel.kind = "server",
+        service,
+        method = %request.method(),
+        route,
+        request_id,
+        status = tracing::field::Empty,
+        reservation_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_from_headers(&span, request.headers());
+    span
 }
 
 /// Requests that change something run as their own task, tracked by `tasks`: work a request has

@@ -66,6 +66,8 @@ pub const REPLAYED: &str = "idempotent-replayed";
 #[derive(Clone)]
 pub struct Keys {
     db: Db,
+    /// The service named on the replay counter.
+    service: &'static str,
 }
 
 /// A stored final answer.
@@ -96,7 +98,12 @@ type KeyRow = (String, Option<i64>, Option<i64>, Option<i64>, Option<String>, Op
 
 impl Keys {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, service: "unnamed" }
+    }
+
+    /// The same store, its replays counted for `service` ([`crate::metrics::IDEMPOTENT_REPLAYS`]).
+    pub fn replays_counted_as(self, service: &'static str) -> Self {
+        Self { service, ..self }
     }
 
     /// Deletes keys older than `retention_ms`; returns how many went.
@@ -348,7 +355,10 @@ async fn guarded(keys: Keys, key: HeaderValue, request: Request, next: Next) -> 
             }
             .into_response());
         }
-        Claim::Done(stored) => return Ok(replay(stored)),
+        Claim::Done(stored) => {
+            metrics::counter!(crate::metrics::IDEMPOTENT_REPLAYS, "service" => keys.service).increment(1);
+            return Ok(replay(stored));
+        }
         Claim::Mine { resume } => resume,
     };
     parts.extensions.insert(Idempotent { key: key.clone(), resume, db: keys.db.clone() });

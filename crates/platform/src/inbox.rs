@@ -37,9 +37,7 @@ pub const SKEW_MARGIN: Duration = Duration::from_secs(3600);
 /// margin), so an entry from an earlier handling of it has not been pruned. Events whose time
 /// cannot be read are taken to be fresh.
 pub fn within(event: &Envelope, now_ms: i64, retention: Duration) -> bool {
-    let format = time::format_description::well_known::Rfc3339;
-    let Ok(at) = time::OffsetDateTime::parse(&event.time, &format) else { return true };
-    let at_ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let Some(at_ms) = crate::time::parse_rfc3339_millis(&event.time) else { return true };
     at_ms >= now_ms - retention.as_millis() as i64 + SKEW_MARGIN.as_millis() as i64
 }
 

@@ -63,6 +63,7 @@ impl Waker {
 
 /// Moves committed outbox rows to the transport, oldest first.
 pub struct Relay {
+    service: &'static str,
     db: Db,
     transport: Arc<dyn Transport>,
     waker: Waker,
@@ -71,8 +72,8 @@ pub struct Relay {
 
 impl Relay {
     /// A relay for `db`'s outbox; `waker` is the handle the service calls after commits.
-    pub fn new(db: Db, transport: Arc<dyn Transport>, waker: Waker) -> Self {
-        Self { db, transport, waker, poll_interval: Duration::from_millis(200) }
+    pub fn new(service: &'static str, db: Db, transport: Arc<dyn Transport>, waker: Waker) -> Self {
+        Self { service, db, transport, waker, poll_interval: Duration::from_millis(200) }
     }
 
     /// Publishes until `shutdown`, then flushes what is left (for at most `flush_for`).
@@ -149,6 +150,13 @@ impl Relay {
             .map(|(_, topic, key, body)| Ok(Record { topic, key, envelope: serde_json::from_str(&body)? }))
             .collect::<anyhow::Result<Vec<_>>>()?;
         self.transport.publish(&records).await?;
+        let now = crate::time::now_millis();
+        let delay = metrics::histogram!(crate::metrics::OUTBOX_PUBLISH_SECONDS, "service" => self.service);
+        for record in &records {
+            if let Some(written) = crate::time::parse_rfc3339_millis(&record.envelope.time) {
+                delay.record(now.saturating_sub(written) as f64 / 1000.0);
+            }
+        }
         // Exactly the rows published: on PostgreSQL a smaller seq can commit after a larger one
         // was read, so "everything up to the last seq" could delete a row never published.
         let placeholders: Vec<String> = (1..=published.len()).map(|i| format!("${i}")).collect();

@@ -16,6 +16,8 @@ use crate::outbox::{Relay, Waker};
 /// One service's dependencies and worker set.
 #[derive(Clone)]
 pub struct Context {
+    /// The service's name, as metrics and spans label it.
+    pub service: &'static str,
     pub db: Db,
     pub transport: Arc<dyn Transport>,
     /// Background workers (relay, consumers); the root waits for them at shutdown.
@@ -42,14 +44,15 @@ impl Context {
     /// Starts the outbox relay for this service's database; returns the handle to wake it.
     pub fn spawn_relay(&self) -> Waker {
         let waker = Waker::default();
-        let relay = Relay::new(self.db.clone(), self.transport.clone(), waker.clone());
+        let relay = Relay::new(self.service, self.db.clone(), self.transport.clone(), waker.clone());
         self.tasks.spawn(relay.run(self.shutdown.clone()));
         waker
     }
 
     /// The service's `Idempotency-Key` store (its tables must be migrated), expired hourly.
     pub fn idempotency_keys(&self) -> Keys {
-        let keys = Keys::new(self.db.clone());
+        let keys = Keys::new(self.db.clone()).replays_counted_as(self.service);
+        metrics::counter!(crate::metrics::IDEMPOTENT_REPLAYS, "service" => self.service).absolute(0);
         self.tasks.spawn(idempotency::expire_hourly(keys.clone(), self.key_retention, self.shutdown.clone()));
         keys
     }
@@ -57,8 +60,11 @@ impl Context {
     /// Starts a consumer group on `topics`; its dead letters can be replayed through `handler`.
     pub fn spawn_consumer(&self, group: &'static str, topics: &'static [&'static str], handler: Arc<dyn Handler>) {
         self.dead_letters.register(group, handler.clone());
+        // Counters start at 0, so the first increment shows in `increase()` and alerts.
+        metrics::counter!(crate::metrics::DEAD_LETTERS_PARKED, "group" => group).absolute(0);
         self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((group, topics));
         let consumer = Consumer {
+            service: self.service,
             group,
             topics,
             handler,

@@ -1,14 +1,154 @@
-//! Logging: JSON lines on stderr, filtered by `SKYCAMP_LOG` / `--log-level` (tracing's filter syntax).
+//! Logs and traces. Logs are JSON lines on stderr, filtered by `SKYCAMP_LOG` / `--log-level`
+//! (tracing's filter syntax); each line inside a request or an event's handling carries the
+//! W3C `trace_id` and `span_id`, and the fields of the spans around it (the service, the route,
+//! the reservation id where there is one), so one booking is followed with one `grep`.
+//!
+//! Traces: every request and every event handled is a span (tracing-opentelemetry over the
+//! OpenTelemetry SDK). The W3C trace context comes in with a request's `traceparent` header
+//! ([`continue_from_headers`]), goes out on every call to another service ([`headers`]) and rides
+//! in every event envelope as the CloudEvents distributed-tracing extension ([`traceparent`],
+//! [`continue_from_event`]), so a booking's gateway request, payment call and the consumers its
+//! events wake are one trace. Spans leave the process over OTLP/HTTP only when an endpoint is
+//! given (`SKYCAMP_OTLP_ENDPOINT`); without one, ids are still made (for the logs and the
+//! context passed on) and spans are dropped as they end.
 
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::{Level, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Installs the JSON log subscriber once; later calls are ignored (tests start many platforms).
-pub fn init(level: &str) {
+/// The process's tracing set-up; [`Telemetry::shutdown`] sends the spans still buffered.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    /// Exports what is buffered (when exporting) and stops the exporter.
+    pub fn shutdown(self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::debug!(error = %e, "span exporter shutdown");
+        }
+    }
+}
+
+/// Installs logging and tracing for this process, once; later calls (tests start many platforms
+/// in one process) change nothing. `otlp_endpoint` is an OTLP/HTTP base URL such as
+/// `http://collector:4318`; spans go to its `/v1/traces`. `service_name` names this process in
+/// the exported resource.
+pub fn init(level: &str, otlp_endpoint: Option<&str>, service_name: &str) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name.to_owned()).build();
+    let mut builder = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+        .with_resource(resource);
+    if let Some(endpoint) = otlp_endpoint {
+        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+            .with_headers(HashMap::new())
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    // Spans of the services' own request and event handling (INFO and above) become trace spans;
+    // warnings and errors inside them become span events. Log filtering does not touch this.
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("skycamp"))
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_location(false)
+        .with_filter(filter_fn(|meta| {
+            if meta.is_span() { *meta.level() <= Level::INFO } else { *meta.level() <= Level::WARN }
+        }));
+    let mut logs = json_subscriber::fmt::layer()
+        .with_current_span(false)
+        .with_flat_span_list(true)
+        .with_writer(std::io::stderr as fn() -> std::io::Stderr);
+    logs.inner_layer_mut().add_multiple_dynamic_fields(|event, context, writer| {
+        let Some(span) = context.event_span(event) else { return };
+        let Some(otel) =
+            tracing::dispatcher::get_default(|dispatch| tracing_opentelemetry::get_otel_context(&span.id(), dispatch))
+        else {
+            return;
+        };
+        let otel_span = otel.span();
+        let ids = otel_span.span_context();
+        if ids.is_valid() {
+            let _ = writer.write_field("trace_id", ids.trace_id().to_string());
+            let _ = writer.write_field("span_id", ids.span_id().to_string());
+        }
+    });
+    // The log layer sees the INFO spans whatever the filter says, so that a warning logged inside
+    // a request still carries the request's trace id and fields.
+    let log_filter = filter.or(filter_fn(|meta| meta.is_span() && *meta.level() <= Level::INFO));
+    // Another subscriber already installed (a second platform in one test process) is fine.
+    let _ = tracing_subscriber::registry().with(spans).with(logs.with_filter(log_filter)).try_init();
+    Ok(Telemetry { provider })
+}
+
+/// Reads a W3C trace context from HTTP headers.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Makes `span` continue the trace a request's `traceparent` names (when it names a valid one).
+pub fn continue_from_headers(span: &Span, headers: &HeaderMap) {
+    let parent = TraceContextPropagator::new().extract(&Headers(headers));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// Makes `span` continue the trace an event's `traceparent` (and `tracestate`) name.
+pub fn continue_from_event(span: &Span, traceparent: Option<&str>, tracestate: Option<&str>) {
+    let Some(traceparent) = traceparent else { return };
+    let mut carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    if let Some(state) = tracestate {
+        carrier.insert("tracestate".to_owned(), state.to_owned());
+    }
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// The current span's trace context as `traceparent` and `tracestate` values; empty outside any
+/// traced span.
+pub fn current() -> HashMap<String, String> {
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&Span::current().context(), &mut carrier);
+    carrier
+}
+
+/// The current span's W3C `traceparent` and `tracestate`, for an event envelope.
+pub fn traceparent() -> (Option<String>, Option<String>) {
+    let mut carrier = current();
+    (carrier.remove("traceparent"), carrier.remove("tracestate").filter(|s| !s.is_empty()))
+}
+
+/// The headers that carry the current trace context to another service.
+pub fn headers() -> reqwest::header::HeaderMap {
+    current()
+        .into_iter()
+        .filter_map(|(k, v)| Some((reqwest::header::HeaderName::from_bytes(k.as_bytes()).ok()?, v.parse().ok()?)))
+        .collect()
 }

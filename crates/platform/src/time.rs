@@ -18,6 +18,12 @@ pub fn now_millis() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Milliseconds since the Unix epoch of an RFC 3339 text; None when it is not one.
+pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    Some((at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
 /// Runs a clean-up `job` now and then every hour until `shutdown`, logging what it removed
 /// (`what`: e.g. "inbox entries pruned") and any failure; a failure waits for the next hour.
 pub async fn hourly<F, Fut>(what: &'static str, shutdown: tokio_util::sync::CancellationToken, job: F)

@@ -59,6 +59,13 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
         config.breaker,
         config.internal_key.clone(),
     )?;
+    // The funnel's counters start at 0, so the first booking shows in `increase()`.
+    for kind in ["flight", "campsite"] {
+        for outcome in ["placed", "paid", "confirmed", "rejected", "cancelled"] {
+            metrics::counter!(skycamp_platform::metrics::BOOKINGS, "kind" => kind, "outcome" => outcome).absolute(0);
+        }
+        metrics::gauge!(skycamp_platform::metrics::STUCK_SAGAS, "kind" => kind).set(0.0);
+    }
     let saga = Arc::new(events::SagaEvents::new(store.clone()));
     ctx.spawn_consumer("reservation-saga", &[topics::FLIGHT, topics::CAMPSITE, topics::PAYMENT], saga.clone());
     // Timeline notes from other services have their own group so saga steps never wait behind them.

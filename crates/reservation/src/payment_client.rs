@@ -143,6 +143,10 @@ impl PaymentClient {
                     CircuitState::Closed => &counts.closed,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                let to_label = state_label(to);
+                metrics::counter!(skycamp_platform::metrics::BREAKER_TRANSITIONS, "breaker" => "payment", "to" => to_label)
+                    .increment(1);
+                skycamp_platform::metrics::breaker_state("payment", to_label);
                 tracing::warn!(
                     breaker = "payment",
                     from = state_name(from),
@@ -152,6 +156,11 @@ impl PaymentClient {
             })
             .build_with_handle()
             .map_err(|e| anyhow::anyhow!("invalid breaker settings: {e}"))?;
+        skycamp_platform::metrics::breaker_state("payment", "closed");
+        for to in ["closed", "open", "half_open"] {
+            metrics::counter!(skycamp_platform::metrics::BREAKER_TRANSITIONS, "breaker" => "payment", "to" => to)
+                .absolute(0);
+        }
         let passthrough = tower::service_fn(|exchange: Exchange| exchange.0);
         Ok(Self {
             http,
@@ -271,6 +280,15 @@ fn read_answer<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Resu
         return Err(PaymentError::Unavailable(format!("payment service answered {status}")));
     }
     serde_json::from_slice(body).map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}")))
+}
+
+/// The state as metrics label it.
+fn state_label(state: CircuitState) -> &'static str {
+    match state {
+        CircuitState::Closed => "closed",
+        CircuitState::Open => "open",
+        CircuitState::HalfOpen => "half_open",
+    }
 }
 
 fn state_name(state: CircuitState) -> &'static str {

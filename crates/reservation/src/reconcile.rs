@@ -54,22 +54,29 @@ pub async fn reconcile_once(
     Ok(settled)
 }
 
-/// Logs, every `deadline`, the reservations that have waited for their inventory answer longer
+/// Logs, every `deadline` (at most 15 s), and counts in [`skycamp_platform::metrics::STUCK_SAGAS`]
+/// the reservations that have waited for their inventory answer longer
 /// than `deadline`, so nothing waits silently; operators act on them through
 /// `GET /reservations?stuck=true`, `POST /reservations/{id}/retry` and `…/compensate`.
 pub async fn watch_stuck(store: ReservationStore, deadline: Duration, shutdown: CancellationToken) {
+    let every = deadline.min(Duration::from_secs(15));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(deadline) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
         let cutoff = store.clock().now_millis() - deadline.as_millis() as i64;
         match store.stuck(cutoff, None, 1000).await {
-            Ok(stuck) if !stuck.is_empty() => {
-                let ids: Vec<i64> = stuck.iter().map(|r| r.id).collect();
-                tracing::error!(count = ids.len(), ?ids, "reservations stuck waiting for the inventory service");
+            Ok(stuck) => {
+                for kind in ["flight", "campsite"] {
+                    let n = stuck.iter().filter(|r| r.item.kind() == kind).count();
+                    metrics::gauge!(skycamp_platform::metrics::STUCK_SAGAS, "kind" => kind).set(n as f64);
+                }
+                if !stuck.is_empty() {
+                    let ids: Vec<i64> = stuck.iter().map(|r| r.id).collect();
+                    tracing::error!(count = ids.len(), ?ids, "reservations stuck waiting for the inventory service");
+                }
             }
-            Ok(_) => {}
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "checking for stuck reservations failed"),
         }
     }

@@ -15,7 +15,7 @@ use skycamp_platform::auth::Auth;
 use skycamp_platform::clock::Clock;
 use skycamp_platform::deadletter::DeadLetters;
 use skycamp_platform::eventlog::EventLog;
-use skycamp_platform::http::{Health, finish};
+use skycamp_platform::http::{Health, Observed, finish};
 use skycamp_platform::internal::InternalKey;
 use skycamp_platform::server::{ClientLimits, serve};
 use skycamp_platform::service::{Context, Groups};
@@ -127,6 +127,8 @@ pub struct Settings {
     pub kafka: Option<KafkaSettings>,
     /// Who may call: no one is asked (off), Skycamp's own accounts, or an OpenID provider.
     pub auth: AuthSettings,
+    /// Whether every service serves `/metrics` and records them (`SKYCAMP_METRICS`).
+    pub metrics: bool,
 }
 
 /// How callers prove who they are (`SKYCAMP_AUTH`).
@@ -236,6 +238,7 @@ impl Settings {
             internal_key: InternalKey::random(),
             kafka: None,
             auth: AuthSettings::default(),
+            metrics: true,
         }
     }
 
@@ -280,6 +283,8 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
     };
     let (log, transport) = open_transport(settings, services).await?;
     let auth = verifier(&settings.auth, &url(Service::Account))?;
+    let metrics = if settings.metrics { Some(skycamp_platform::metrics::install()?) } else { None };
+    let mut sampled = Vec::new();
     let mut running = Running {
         addrs: addrs.clone(),
         health: Vec::new(),
@@ -304,6 +309,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             _ => Some(open_db(settings, service).await?),
         };
         let ctx = db.clone().map(|db| Context {
+            service: service.name(),
             dead_letters: DeadLetters::new(db.clone(), settings.inbox_retention),
             max_attempts: settings.consumer_max_attempts,
             db,
@@ -328,10 +334,23 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         let health = Health::new(db.clone(), db.as_ref().filter(|_| eventful).map(|_| transport.clone()));
         running.health.push(health.clone());
         running.outboxes.extend(db.clone().filter(|_| eventful));
+        if let Some(db) = &db {
+            sampled.push(skycamp_platform::metrics::Sampled { service: service.name(), db: db.clone(), eventful });
+        }
         running.dbs.extend(db);
-        let app = finish(router, health, running.tasks.clone(), auth.clone());
+        let observed = Observed { service: service.name(), metrics: metrics.clone() };
+        let app = finish(router, health, running.tasks.clone(), auth.clone(), observed);
         running.servers.spawn(serve(listener, app, running.http_stop.clone(), settings.http_limits));
         tracing::info!(service = service.name(), addr = %addrs[&service], "service listening");
+    }
+    if metrics.is_some() {
+        let sampler = skycamp_platform::metrics::sample_forever(
+            sampled,
+            transport.clone(),
+            running.groups.clone(),
+            running.worker_stop.clone(),
+        );
+        running.tasks.spawn(sampler);
     }
     Ok(running)
 }

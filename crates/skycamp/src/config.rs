@@ -81,6 +81,13 @@ pub struct Options {
     /// Log filter (tracing syntax), e.g. `info` or `skycamp_reservation=debug,info`.
     #[arg(long, env = "SKYCAMP_LOG")]
     pub log_level: Option<String>,
+    /// Record metrics and serve them at `/metrics` on every port [default: on].
+    #[arg(long, env = "SKYCAMP_METRICS")]
+    pub metrics: Option<Switch>,
+    /// Export trace spans over OTLP/HTTP to this collector base URL (spans go to its
+    /// `/v1/traces`), e.g. `http://otel-collector:4318`; default: not exported.
+    #[arg(long, env = "SKYCAMP_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Charges above this many KRW are declined.
     #[arg(long, env = "SKYCAMP_PAYMENT_DECLINE_ABOVE")]
     pub payment_decline_above: Option<i64>,
@@ -182,6 +189,13 @@ pub struct Options {
     pub faulty_transport: bool,
 }
 
+/// A feature turned on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 /// Sets `$target` from `$value` (a `Copy` setting) when it was given, through `$f`.
 macro_rules! given {
     ($value:expr, $target:expr) => {
@@ -200,6 +214,14 @@ impl Options {
     /// The log filter, for telemetry before anything else starts.
     pub fn log_level(&self) -> &str {
         self.log_level.as_deref().unwrap_or("info")
+    }
+
+    /// Installs logs and traces for this process (`service_name` names it in exported spans),
+    /// before anything else starts.
+    pub fn telemetry(&self, service_name: &str) -> anyhow::Result<skycamp_platform::telemetry::Telemetry> {
+        check_url("SKYCAMP_OTLP_ENDPOINT", self.otlp_endpoint.as_deref())?;
+        skycamp_platform::telemetry::init(self.log_level(), self.otlp_endpoint.as_deref(), service_name)
+            .context("invalid SKYCAMP_OTLP_ENDPOINT")
     }
 
     /// The settings: the defaults with every given value applied, after the checks clap's
@@ -281,6 +303,7 @@ impl Options {
             s.kafka = Some(kafka);
         }
         s.faulty_transport = self.faulty_transport;
+        s.metrics = self.metrics != Some(Switch::Off);
         s.auth = self.auth_settings()?;
         Ok(s)
     }

@@ -66,6 +66,11 @@ fn warn_if_open(settings: &app::Settings) {
     }
 }
 
+/// Sends the spans still buffered before the process exits.
+async fn flush(telemetry: skycamp_platform::telemetry::Telemetry) {
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -93,14 +98,16 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{e}"))?;
     match cli.command {
         Command::Up { processes: false, options, .. } => {
-            skycamp_platform::telemetry::init(options.log_level());
+            let telemetry = options.telemetry("skycamp")?;
             let settings = options.settings(false)?;
             warn_if_open(&settings);
             let running = app::start(&settings, &Service::ALL).await?;
-            running.run_until_signalled().await
+            let result = running.run_until_signalled().await;
+            flush(telemetry).await;
+            result
         }
         Command::Up { processes: true, instances, options } => {
-            skycamp_platform::telemetry::init(options.log_level());
+            let _telemetry = options.telemetry("skycamp")?;
             let settings = options.settings(false)?;
             warn_if_open(&settings);
             let shared =
@@ -119,7 +126,7 @@ async fn run() -> anyhow::Result<()> {
             skycamp::processes::supervise(children).await
         }
         Command::Serve { service, port, insecure, peers, options } => {
-            skycamp_platform::telemetry::init(options.log_level());
+            let telemetry = options.telemetry(&format!("skycamp-{}", service.name()))?;
             let signs_charges = matches!(service, Service::Payment | Service::Reservation);
             let mut settings = options.settings(signs_charges)?;
             if let Some(port) = port {
@@ -132,7 +139,9 @@ async fn run() -> anyhow::Result<()> {
                  or pass --insecure to let anyone who reaches it do anything"
             );
             let running = app::start(&settings, &[service]).await?;
-            running.run_until_signalled().await
+            let result = running.run_until_signalled().await;
+            flush(telemetry).await;
+            result
         }
         Command::Bench(args) => skycamp::bench::run(args).await,
         Command::Openapi => {

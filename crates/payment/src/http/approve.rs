@@ -22,6 +22,7 @@ pub struct ApproveBody {
 }
 
 pub async fn approve(State(state): State<AppState>, Json(body): Json<ApproveBody>) -> Result<Response, ApiError> {
+    tracing::Span::current().record("reservation_id", body.reservation_id);
     let charge = Charge::parse(body.reservation_id, body.amount, &body.phone)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let (status, payment) = match state.store.approve(&charge, state.config.decline_above).await? {

@@ -176,6 +176,7 @@ async fn place(state: &AppState, new: NewReservation, key: Option<&Idempotent>) 
         return Err(BookingError::PaymentBusy { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 });
     }
     let pending = state.store.create_pending(&new, key).await?;
+    tracing::Span::current().record("reservation_id", pending.id);
     charge(state, pending, key.is_some()).await
 }
 
@@ -228,6 +229,7 @@ fn created(r: Reservation) -> Response {
 /// it stands.
 async fn resume(state: &AppState, id: i64) -> Result<Response, BookingError> {
     let r = state.store.get(id).await?.ok_or_else(|| anyhow::anyhow!("reservation {id} of a key vanished"))?;
+    tracing::Span::current().record("reservation_id", id);
     tracing::info!(reservation_id = id, status = r.status.as_str(), "resuming a keyed booking");
     match r.status {
         Status::PendingPayment => charge(state, r, true).await,

@@ -64,6 +64,7 @@ pub async fn cancel_reservation(
     count: Option<i64>,
     key: Option<&Idempotent>,
 ) -> Result<Json<ReservationView>, CancelError> {
+    tracing::Span::current().record("reservation_id", id);
     let r = state.store.get(id).await?.ok_or(CancelError::NotFound(id))?;
     if let (Some(count), Booked::Flight { count: booked, .. }) = (count, &r.item)
         && count != *booked

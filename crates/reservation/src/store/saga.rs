@@ -5,6 +5,7 @@ use skycamp_contracts::{reservation_subject, topics};
 use skycamp_platform::clock::Clock;
 use skycamp_platform::db::{Db, Tx};
 use skycamp_platform::idempotency::Idempotent;
+use skycamp_platform::metrics::{BOOKINGS, SAGA_SECONDS};
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{Envelope, inbox, time};
 use sqlx::any::AnyRow;
@@ -61,6 +62,26 @@ fn to_reservation(row: AnyRow) -> anyhow::Result<Reservation> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// Counts a committed move in the booking funnel and, at a saga's end, times the saga from the
+/// booking's creation.
+fn observe_move(r: &Reservation) {
+    let kind = r.item.kind();
+    let outcome = match r.status {
+        Status::PendingPayment => return,
+        Status::Paid => "paid",
+        Status::Confirmed => "confirmed",
+        Status::Rejected => "rejected",
+        Status::Cancelled => "cancelled",
+    };
+    metrics::counter!(BOOKINGS, "kind" => kind, "outcome" => outcome).increment(1);
+    if matches!(r.status, Status::Confirmed | Status::Rejected)
+        && let Some(created) = time::parse_rfc3339_millis(&r.created_at)
+    {
+        let seconds = time::now_millis().saturating_sub(created).max(0) as f64 / 1000.0;
+        metrics::histogram!(SAGA_SECONDS, "kind" => kind, "outcome" => outcome).record(seconds);
+    }
 }
 
 /// Reservations and their saga steps.
@@ -128,6 +149,7 @@ impl ReservationStore {
         let reservation =
             Self::get_in(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("reservation {id} vanished"))?;
         tx.commit().await?;
+        metrics::counter!(BOOKINGS, "kind" => reservation.item.kind(), "outcome" => "placed").increment(1);
         Ok(reservation)
     }
 
@@ -289,6 +311,9 @@ impl ReservationStore {
             Self::add_step(&mut tx, id, step, status, Some(detail)).await?;
         }
         self.waker.commit(tx).await?;
+        if let Applied::Moved(moved) = &applied {
+            observe_move(moved);
+        }
         Ok(Some(applied))
     }
 

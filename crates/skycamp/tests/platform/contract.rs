@@ -15,6 +15,8 @@ const UNPUBLISHED: &[(&str, &str)] = &[
     // Probes, on every service.
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    // Prometheus's scrape, on every service (docs/OPERATIONS.md).
+    ("GET", "/metrics"),
 ];
 
 /// Every `(METHOD, path)` an axum `.route("…", …)` in the services' source registers (unit tests

@@ -17,6 +17,7 @@ mod faulty_transport;
 mod fuzz;
 mod hostile;
 mod idempotency;
+mod observability;
 mod oidc;
 mod race;
 mod reconcile;

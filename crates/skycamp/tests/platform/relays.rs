@@ -53,7 +53,7 @@ async fn two_relays_publish_everything_once_in_order_per_aggregate() {
     let stop = CancellationToken::new();
     let relays: Vec<_> = (0..2)
         .map(|_| {
-            let relay = Relay::new(db.clone(), recorder.clone(), Waker::default());
+            let relay = Relay::new("test", db.clone(), recorder.clone(), Waker::default());
             tokio::spawn(relay.run(stop.clone()))
         })
         .collect();

@@ -1,0 +1,269 @@
+//! Metrics against real parts: a real Prometheus (Debian's `prometheus`) scrapes every service,
+//! each its own process, while customers book; what Prometheus's HTTP API reports must match
+//! what the customers saw. `promtool` checks and unit-tests the alert rules, and every metric a
+//! rule or the dashboard names must be one the services export (and every dashboard query must
+//! run).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use skycamp::app::Service;
+
+use crate::cluster::Cluster;
+use crate::support::{self, eventually};
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// The path of an installed program, if it is installed.
+fn installed(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(name)).find(|p| p.is_file())
+}
+
+/// Every `skycamp_…` metric named in `text`, histogram suffixes taken off.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("skycamp_") {
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        names.insert(base.to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The PromQL expressions of the dashboard, with Grafana's variables filled in.
+fn dashboard_queries() -> Vec<String> {
+    let text = std::fs::read_to_string(deploy().join("grafana/skycamp.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            queries.push(expr.replace("$__rate_interval", "1m").replace("$service", ".*"));
+        }
+    }
+    queries
+}
+
+#[tokio::test]
+async fn promtool_checks_and_unit_tests_the_alert_rules() {
+    let Some(promtool) = installed("promtool") else {
+        return support::cannot_run("promtool is not installed (apt-get install prometheus)");
+    };
+    let dir = deploy().join("prometheus");
+    for args in [["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]] {
+        let out = std::process::Command::new(&promtool).args(args).current_dir(&dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The example scrape configuration is one Prometheus accepts.
+    let out = std::process::Command::new(&promtool)
+        .args(["check", "config", "prometheus.yml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn rules_and_dashboard_name_only_metrics_that_exist_and_every_alert_has_a_runbook() {
+    let known: BTreeSet<String> = skycamp_platform::metrics::NAMES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let rules = std::fs::read_to_string(deploy().join("prometheus/alerts.yml")).unwrap();
+    let dashboard = dashboard_queries().join("\n");
+    for name in metric_names(&rules).union(&metric_names(&dashboard)) {
+        assert!(known.contains(name), "{name} is used by a rule or the dashboard but no service exports it");
+    }
+    let operations = std::fs::read_to_string(deploy().join("../docs/OPERATIONS.md")).unwrap().to_lowercase();
+    for line in rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")) {
+        assert!(operations.contains(&format!("### {}", line.to_lowercase())), "no runbook for {line} in OPERATIONS.md");
+    }
+    for (name, _) in skycamp_platform::metrics::NAMES {
+        assert!(operations.contains(&format!("`{name}`")), "{name} is not explained in OPERATIONS.md");
+    }
+}
+
+/// A Prometheus server scraping `targets` every second, on a free port; killed when dropped.
+struct Prometheus {
+    url: String,
+    http: reqwest::Client,
+    _process: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    async fn start(binary: &Path, targets: &[(Service, String)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let statics: Vec<Value> =
+            targets.iter().map(|(s, addr)| json!({ "targets": [addr], "labels": { "job": s.name() } })).collect();
+        let config = json!({
+            "global": { "scrape_interval": "1s", "evaluation_interval": "1s" },
+            "scrape_configs": [{ "job_name": "skycamp", "static_configs": statics }],
+        });
+        // JSON is YAML.
+        std::fs::write(dir.path().join("prometheus.yml"), config.to_string()).unwrap();
+        let port = support::free_port();
+        let process = tokio::process::Command::new(binary)
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let me = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            _process: process,
+            _dir: dir,
+        };
+        eventually("Prometheus ready", || async {
+            me.http.get(format!("{}/-/ready", me.url)).send().await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        me
+    }
+
+    /// An instant query's result vector.
+    async fn query(&self, promql: &str) -> Vec<Value> {
+        let answer: Value = self
+            .http
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[("query", promql)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "success", "{promql}: {answer}");
+        answer["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A query that yields one number (0 when it yields nothing).
+    async fn number(&self, promql: &str) -> i64 {
+        let result = self.query(promql).await;
+        assert!(result.len() <= 1, "{promql} gave several series: {result:?}");
+        result.first().map_or(0, |s| s["value"][1].as_str().unwrap().parse::<f64>().unwrap().round() as i64)
+    }
+
+    /// Waits until every target has been scraped after `since` (Unix seconds).
+    async fn scraped_after(&self, since: f64, targets: usize) {
+        eventually("every target scraped after the run", || async {
+            let up = self.query("up").await;
+            up.len() == targets && up.iter().all(|s| s["value"][0].as_f64().unwrap() > since + 1.0)
+        })
+        .await;
+    }
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+#[tokio::test]
+async fn prometheus_sees_what_the_customers_saw() {
+    let Some(prometheus) = installed("prometheus") else {
+        return support::cannot_run("Prometheus is not installed (apt-get install prometheus)");
+    };
+    let c = Cluster::start(1, |_| vec!["--log-level=warn".into()]).await;
+    let targets: Vec<(Service, String)> =
+        Service::ALL.iter().map(|s| (*s, c.url(*s, 0).trim_start_matches("http://").to_owned())).collect();
+    let prom = Prometheus::start(&prometheus, &targets).await;
+
+    // Four seats, seven customers at once, two careless requests, one cancellation.
+    let fid = c.flight("PROM1", 10_000, 4).await;
+    let phones: Vec<String> = (0..7).map(|i| format!("0103333{i:04}")).collect();
+    let answers = join_all(phones.iter().map(|phone| c.book(fid, phone))).await;
+    let mut two = answers.iter().filter(|(s, _)| *s == Some(201)).count() as i64;
+    let (bad, _) = c.post("/reservations", &json!({ "flightId": fid, "count": 0, "phone": "01033330000" })).await;
+    let (missing, _) =
+        c.post("/reservations", &json!({ "flightId": 999_999, "count": 1, "phone": "01033330000" })).await;
+    assert_eq!((bad, missing), (422, 404));
+    let four = 2;
+    let booked: Vec<i64> = answers.iter().filter_map(|(_, id)| *id).collect();
+    let first_confirmed =
+        c.converged().await.iter().find(|r| r["status"] == "CONFIRMED").unwrap()["id"].as_i64().unwrap();
+    let (code, _) =
+        c.post("/reservations", &json!({ "reservationId": first_confirmed, "reserveStatus": "cancel" })).await;
+    assert_eq!(code, 200);
+    two += 1;
+    let reservations = c.converged().await;
+    let count = |status: &str| reservations.iter().filter(|r| r["status"] == status).count() as i64;
+    let payments = c.get("/payments?limit=1000").await;
+    assert_eq!(reservations.len(), booked.len());
+    let done = now_secs();
+    prom.scraped_after(done, targets.len()).await;
+
+    // The booking funnel, as Prometheus has it, is what the customers saw.
+    let outcome = |o: &str| format!("sum(skycamp_bookings_total{{kind=\"flight\",outcome=\"{o}\"}})");
+    assert_eq!(prom.number(&outcome("placed")).await, reservations.len() as i64);
+    assert_eq!(prom.number(&outcome("confirmed")).await - prom.number(&outcome("cancelled")).await, count("CONFIRMED"));
+    assert_eq!(prom.number(&outcome("confirmed")).await, count("CONFIRMED") + count("CANCELLED"));
+    assert_eq!(prom.number(&outcome("rejected")).await, count("REJECTED"));
+    assert_eq!(prom.number(&outcome("cancelled")).await, 1);
+    assert_eq!(count("CONFIRMED"), 3, "four seats, one given back");
+    let sagas = "sum(skycamp_saga_duration_seconds_count{kind=\"flight\"})";
+    assert_eq!(prom.number(sagas).await, count("CONFIRMED") + count("CANCELLED") + count("REJECTED"));
+
+    // The request counts add up: every booking request the customers sent reached the gateway
+    // once, with the answer they got, and went on to the reservation service once.
+    let posts = |service: &str, status: &str| {
+        format!(
+            "sum(skycamp_http_requests_total{{service=\"{service}\",method=\"POST\",route=\"/reservations\",status=~\"{status}\"}})"
+        )
+    };
+    assert_eq!(prom.number(&posts("gateway", "2xx")).await, two);
+    assert_eq!(prom.number(&posts("gateway", "4xx")).await, four);
+    assert_eq!(prom.number(&posts("gateway", "5xx")).await, 0);
+    assert_eq!(prom.number(&posts("reservation", ".*")).await, two + four);
+    // One charge per booking placed, each one a payment the customers can list.
+    let charges =
+        "sum(skycamp_http_requests_total{service=\"payment\",method=\"POST\",route=\"/payments\",status=\"2xx\"})";
+    assert_eq!(prom.number(charges).await, payments.as_array().unwrap().len() as i64);
+    assert_eq!(prom.number(charges).await, reservations.len() as i64);
+
+    // Nothing waits: no lag, no backlog, no dead letters, the breaker closed.
+    for quiet in ["max(skycamp_consumer_lag_events)", "max(skycamp_outbox_backlog)", "max(skycamp_dead_letters)"] {
+        eventually(quiet, || async { prom.number(quiet).await == 0 }).await;
+    }
+    assert_eq!(prom.number("max(skycamp_circuit_breaker_state{breaker=\"payment\",state=\"closed\"})").await, 1);
+
+    // Every metric the services export is a known one, every known one is exported, no label
+    // carries a phone number or an id, and every dashboard query runs.
+    let names: Value =
+        prom.http.get(format!("{}/api/v1/label/__name__/values", prom.url)).send().await.unwrap().json().await.unwrap();
+    let exported: BTreeSet<String> = metric_names(
+        &names["data"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect::<Vec<_>>().join(" "),
+    );
+    let known: BTreeSet<String> = skycamp_platform::metrics::NAMES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    // Event handling fails only when something is wrong, and that metric appears at the first failure.
+    let failing_only = BTreeSet::from([skycamp_platform::metrics::EVENT_FAILURES.to_owned()]);
+    assert_eq!(exported, &known - &failing_only, "exported metrics differ from skycamp_platform::metrics::NAMES");
+    for series in prom.query("{__name__=~\"skycamp_.+\"}").await {
+        for (label, value) in series["metric"].as_object().unwrap() {
+            let v = value.as_str().unwrap();
+            assert!(
+                !(v.len() >= 6 && v.chars().all(|c| c.is_ascii_digit())) && !v.contains("0103333"),
+                "label {label}={v} looks unbounded: {series}"
+            );
+        }
+    }
+    for query in dashboard_queries() {
+        prom.query(&query).await;
+    }
+}
