@@ -33,6 +33,13 @@ pub struct BenchArgs {
     /// Send the events of the platform this process starts over Kafka (fresh topics of its own).
     #[arg(long)]
     pub kafka_brokers: Option<String>,
+    /// Record and serve metrics in the platform this process starts (as `SKYCAMP_METRICS`).
+    #[arg(long, value_enum, default_value_t = crate::config::Switch::On)]
+    pub metrics: crate::config::Switch,
+    /// Export the spans of the platform this process starts over OTLP/HTTP to this collector
+    /// (as `SKYCAMP_OTLP_ENDPOINT`); logs and trace ids are made either way, as in production.
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Latency figures of one phase.
@@ -58,11 +65,14 @@ impl Phase {
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    // As a served platform runs: JSON logs (warnings only here) and spans, exported when asked.
+    let telemetry = skycamp_platform::telemetry::init("warn", args.otlp_endpoint.as_deref(), "skycamp-bench")?;
     let (url, running) = match &args.url {
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
             let mut settings = Settings::new(dir.path().to_path_buf()).on_free_ports();
             settings.database_url = args.database_url.clone().map(Into::into);
+            settings.metrics = args.metrics == crate::config::Switch::On;
             settings.kafka = args.kafka_brokers.as_ref().map(|brokers| {
                 let mut kafka = app::KafkaSettings::new(brokers.clone());
                 kafka.namespace = format!("bench{}.", std::process::id());
@@ -81,8 +91,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         (Some(_), Some(_)) => "PostgreSQL, Kafka",
     };
     println!(
-        "skycamp bench: {} bookings of each kind, {} clients, through {url} ({store})",
-        args.bookings, args.concurrency
+        "skycamp bench: {} bookings of each kind, {} clients, through {url} ({store}; metrics {}, spans {})",
+        args.bookings,
+        args.concurrency,
+        if args.metrics == crate::config::Switch::On { "on" } else { "off" },
+        if args.otlp_endpoint.is_some() { "exported" } else { "not exported" },
     );
 
     let flights = register_flights(&http, &url, args.bookings).await?;
@@ -127,6 +140,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(r) = running {
         r.shutdown().await;
     }
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     Ok(())
 }
 

@@ -267,3 +267,179 @@ async fn prometheus_sees_what_the_customers_saw() {
         prom.query(&query).await;
     }
 }
+
+/// An OTLP/HTTP receiver on a free port: decodes every `POST /v1/traces` with the official
+/// protobuf definitions (opentelemetry-proto) and keeps the spans.
+struct Receiver {
+    url: String,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+/// One span as received, with the `service` attribute every Skycamp span carries.
+#[derive(Debug, Clone)]
+struct Received {
+    trace_id: String,
+    span_id: String,
+    parent: String,
+    name: String,
+    kind: i32,
+    service: String,
+    resource: String,
+    attributes: Vec<(String, String)>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+        use prost::Message as _;
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = spans.clone();
+        let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v
+            .as_ref()
+            .and_then(|v| v.value.clone())
+        {
+            Some(Any::StringValue(s)) => s,
+            Some(Any::IntValue(i)) => i.to_string(),
+            Some(other) => format!("{other:?}"),
+            None => String::new(),
+        };
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
+                    let mut spans = kept.lock().unwrap();
+                    for resource_spans in request.resource_spans {
+                        let resource = resource_spans
+                            .resource
+                            .iter()
+                            .flat_map(|r| &r.attributes)
+                            .find(|a| a.key == "service.name")
+                            .map(|a| text(&a.value))
+                            .unwrap_or_default();
+                        for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+                            let attributes: Vec<(String, String)> =
+                                span.attributes.iter().map(|a| (a.key.clone(), text(&a.value))).collect();
+                            let service = attributes
+                                .iter()
+                                .find(|(k, _)| k == "service")
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default();
+                            spans.push(Received {
+                                trace_id: hex::encode(&span.trace_id),
+                                span_id: hex::encode(&span.span_id),
+                                parent: hex::encode(&span.parent_span_id),
+                                name: span.name,
+                                kind: span.kind,
+                                service,
+                                resource: resource.clone(),
+                                attributes,
+                            });
+                        }
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, spans }
+    }
+
+    fn spans(&self) -> Vec<Received> {
+        self.spans.lock().unwrap().clone()
+    }
+}
+
+/// Span kinds in OTLP.
+const SERVER: i32 = 2;
+const CONSUMER: i32 = 5;
+
+#[tokio::test]
+async fn one_booking_is_one_trace_across_processes_http_and_events() {
+    let otlp = Receiver::start().await;
+    // On PostgreSQL and Kafka when the test passes give them (the trace context then rides in
+    // Kafka messages), on the embedded log otherwise.
+    let c = Cluster::start(1, |dir| {
+        let mut args = vec![format!("--otlp-endpoint={}", otlp.url), "--log-level=info".to_owned()];
+        if let Some(url) = support::postgres_for(dir) {
+            args.push(format!("--database-url={url}"));
+        }
+        if let Ok(brokers) = std::env::var("SKYCAMP_TEST_KAFKA_BROKERS") {
+            args.push(format!("--kafka-brokers={brokers}"));
+            args.push(format!("--kafka-namespace={}", support::namespace_for(dir)));
+        }
+        args
+    })
+    .await;
+    let fid = c.flight("TRACE1", 10_000, 4).await;
+
+    // The customer's client starts the trace; the booking continues it everywhere.
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let client_span = "b7ad6b7169203331";
+    let answer = c
+        .http
+        .post(format!("{}/reservations", c.gw))
+        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
+        .json(&json!({ "flightId": fid, "count": 1, "phone": "01044440001" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let id = answer.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    c.wait_for(id, "CONFIRMED").await;
+
+    let wanted: [(&str, i32, &str); 5] = [
+        ("gateway", SERVER, "POST /{*path}"),
+        ("reservation", SERVER, "POST /reservations"),
+        ("payment", SERVER, "POST /payments"),
+        ("flight", CONSUMER, "ReservationPlaced process"),
+        ("reservation", CONSUMER, "SeatsReserved process"),
+    ];
+    let found = |spans: &[Received]| {
+        wanted.iter().all(|(service, kind, name)| {
+            spans.iter().any(|s| s.trace_id == trace_id && s.service == *service && s.kind == *kind && s.name == *name)
+        })
+    };
+    eventually("the booking's spans exported", || async { found(&otlp.spans()) }).await;
+    let spans = otlp.spans();
+    let trace: Vec<&Received> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
+
+    // One trace: the gateway's span is the client's child, and every other span's parent is a
+    // span of the same trace, so the trace is one tree.
+    let gateway = trace.iter().find(|s| s.service == "gateway").unwrap();
+    assert_eq!(gateway.parent, client_span);
+    for span in &trace {
+        if span.span_id != gateway.span_id {
+            assert!(trace.iter().any(|p| p.span_id == span.parent), "{span:?} has no parent in the trace");
+        }
+    }
+    // Each process names itself, and the spans about the reservation say which.
+    for (service, ..) in wanted {
+        assert!(trace.iter().any(|s| s.service == service && s.resource == format!("skycamp-{service}")));
+    }
+    let about = |s: &&&Received| s.attributes.iter().any(|(k, v)| k == "reservation_id" && *v == id.to_string());
+    assert!(trace.iter().filter(about).count() >= 4, "{trace:#?}");
+    // Nothing of this booking went to another trace.
+    let elsewhere: Vec<&Received> = spans
+        .iter()
+        .filter(|s| {
+            s.trace_id != trace_id && s.attributes.iter().any(|(k, v)| k == "reservation_id" && *v == id.to_string())
+        })
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:#?}");
+
+    // The logs of every process the booking went through carry its trace id and reservation id,
+    // so one grep follows it.
+    for service in ["reservation", "payment", "flight"] {
+        let log = std::fs::read_to_string(c.dir.path().join(format!("{service}-0.log"))).unwrap();
+        let line = log.lines().find(|l| l.contains(&format!("\"trace_id\":\"{trace_id}\"")));
+        let line = line.unwrap_or_else(|| panic!("no {service} log line with the trace id:\n{log}"));
+        let line: Value = serde_json::from_str(line).expect("a JSON log line");
+        assert_eq!(line["spans"]["reservation_id"], id, "{line}");
+        assert_eq!(line["span_id"].as_str().map(str::len), Some(16), "{line}");
+    }
+}
