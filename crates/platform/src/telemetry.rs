@@ -22,8 +22,6 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -68,10 +66,7 @@ pub fn init(level: &str, otlp_endpoint: Option<&str>, service_name: &str) -> any
         .with_tracer(provider.tracer("skycamp"))
         .with_tracked_inactivity(false)
         .with_threads(false)
-        .with_location(false)
-        .with_filter(filter_fn(|meta| {
-            if meta.is_span() { *meta.level() <= Level::INFO } else { *meta.level() <= Level::WARN }
-        }));
+        .with_location(false);
     let mut logs = json_subscriber::fmt::layer()
         .with_current_span(false)
         .with_flat_span_list(true)
@@ -90,12 +85,65 @@ pub fn init(level: &str, otlp_endpoint: Option<&str>, service_name: &str) -> any
             let _ = writer.write_field("span_id", ids.span_id().to_string());
         }
     });
-    // The log layer sees the INFO spans whatever the filter says, so that a warning logged inside
-    // a request still carries the request's trace id and fields.
-    let log_filter = filter.or(filter_fn(|meta| meta.is_span() && *meta.level() <= Level::INFO));
     // Another subscriber already installed (a second platform in one test process) is fine.
-    let _ = tracing_subscriber::registry().with(spans).with(logs.with_filter(log_filter)).try_init();
+    let _ = tracing_subscriber::registry().with(Wanted(filter)).with(spans).with(logs).try_init();
     Ok(Telemetry { provider })
+}
+
+/// The one, global filter: the log filter, and Skycamp's own spans whatever it says, so a warning
+/// logged inside a request still carries the request's trace id and fields and every request is
+/// traced. (Per-layer filters were tried and lost spans on some threads: a library's `enabled!`
+/// checks left their per-thread state behind, so later spans went missing for one layer.)
+struct Wanted(EnvFilter);
+
+impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> tracing_subscriber::Layer<S>
+    for Wanted
+{
+    fn register_callsite(&self, meta: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        if meta.is_span() && ours(meta) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing_subscriber::Layer::<S>::register_callsite(&self.0, meta)
+        }
+    }
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: tracing_subscriber::layer::Context<'_, S>) -> bool {
+        (meta.is_span() && ours(meta)) || tracing_subscriber::Layer::<S>::enabled(&self.0, meta, cx)
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        let env = tracing_subscriber::Layer::<S>::max_level_hint(&self.0)?;
+        Some(env.max(tracing::level_filters::LevelFilter::INFO))
+    }
+    fn on_new_span(
+        &self,
+        a: &tracing::span::Attributes<'_>,
+        id: &tracing::Id,
+        cx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.on_new_span(a, id, cx);
+    }
+    fn on_record(
+        &self,
+        id: &tracing::Id,
+        v: &tracing::span::Record<'_>,
+        cx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.on_record(id, v, cx);
+    }
+    fn on_enter(&self, id: &tracing::Id, cx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_enter(id, cx);
+    }
+    fn on_exit(&self, id: &tracing::Id, cx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_exit(id, cx);
+    }
+    fn on_close(&self, id: tracing::Id, cx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_close(id, cx);
+    }
+}
+
+/// Skycamp's own spans at INFO and above (requests, handled events); libraries' spans (sqlx's,
+/// hyper's) are neither traced nor logged.
+fn ours(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= Level::INFO && meta.target().starts_with("skycamp")
 }
 
 /// Reads a W3C trace context from HTTP headers.

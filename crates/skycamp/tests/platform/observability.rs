@@ -402,7 +402,13 @@ async fn one_booking_is_one_trace_across_processes_http_and_events() {
             spans.iter().any(|s| s.trace_id == trace_id && s.service == *service && s.kind == *kind && s.name == *name)
         })
     };
-    eventually("the booking's spans exported", || async { found(&otlp.spans()) }).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !found(&otlp.spans()) {
+        let got: Vec<(String, String, i32, String)> =
+            otlp.spans().into_iter().map(|s| (s.trace_id, s.service, s.kind, s.name)).collect();
+        assert!(std::time::Instant::now() < deadline, "the booking's spans were not all exported; got {got:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let spans = otlp.spans();
     let trace: Vec<&Received> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
 
