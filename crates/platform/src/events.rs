@@ -82,6 +82,14 @@ pub trait Transport: Send + Sync + 'static {
     async fn ping(&self) -> bool;
     /// Records on `topics` that consumer `group` has not committed yet (its lag).
     async fn lag(&self, group: &str, topics: &[&str]) -> anyhow::Result<i64>;
+    /// The lag of `group` on each of `topics` (for metrics); one look at the broker where it can.
+    async fn lag_by_topic(&self, group: &str, topics: &[&str]) -> anyhow::Result<Vec<i64>> {
+        let mut lags = Vec::with_capacity(topics.len());
+        for topic in topics {
+            lags.push(self.lag(group, &[topic]).await?);
+        }
+        Ok(lags)
+    }
 }
 
 /// One consumer group's view of its topics.

@@ -186,6 +186,26 @@ impl Transport for Kafka {
         let progress = tokio::task::spawn_blocking(move || progress(&consumer, &topics)).await??;
         Ok(progress.values().map(|(committed, end)| (end - committed).max(0)).sum())
     }
+
+    async fn lag_by_topic(&self, group: &str, topics: &[&str]) -> anyhow::Result<Vec<i64>> {
+        let consumer: rdkafka::consumer::BaseConsumer = client_config(&self.config)
+            .set("group.id", self.config.named(group))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let names: Vec<String> = topics.iter().map(|t| self.config.named(t)).collect();
+        let wanted = names.clone();
+        let progress = tokio::task::spawn_blocking(move || progress(&consumer, &wanted)).await??;
+        Ok(names
+            .iter()
+            .map(|name| {
+                progress
+                    .iter()
+                    .filter(|((t, _), _)| t == name)
+                    .map(|(_, (committed, end))| (end - committed).max(0))
+                    .sum()
+            })
+            .collect())
+    }
 }
 
 /// Per partition of `topics`: the group's committed offset (the start of the log when it has

@@ -8,8 +8,8 @@
 //! each `/metrics` answers the same registry and the `service` label tells them apart, so
 //! Prometheus should scrape one port of such a process (see deploy/prometheus).
 //!
-//! Gauges of things stored elsewhere (outbox backlog, consumer lag, dead letters, database pool)
-//! are sampled every [`SAMPLE_EVERY`] by [`sample_forever`]; counters and histograms are recorded
+//! Gauges of things stored elsewhere (outbox backlog, dead letters, database pool) are sampled
+//! every [`SAMPLE_EVERY`], consumer lag every [`LAG_EVERY`], by [`sample_forever`]; counters and histograms are recorded
 //! where things happen.
 
 use std::sync::OnceLock;
@@ -23,8 +23,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// How often stored quantities (backlogs, lag, pools) are sampled into gauges.
+/// How often stored quantities (backlogs, dead letters, pools) are sampled into gauges.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// How often consumer lag is sampled: on Kafka each look is a client of its own and a metadata,
+/// watermark and offset round trip per group, which every instance makes.
+pub const LAG_EVERY: Duration = Duration::from_secs(30);
 
 /// Every metric the services export, with its type (see docs/OPERATIONS.md).
 pub const NAMES: &[(&str, &str)] = &[
@@ -206,6 +210,7 @@ pub async fn sample_forever(
     groups: crate::service::Groups,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let mut lag_sampled: Option<std::time::Instant> = None;
     loop {
         for s in &services {
             let pool = s.db.pool();
@@ -223,11 +228,14 @@ pub async fn sample_forever(
                 metrics::gauge!(DEAD_LETTERS, "service" => s.service).set(n as f64);
             }
         }
-        let groups = groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        for (group, topics) in groups {
-            for topic in topics {
-                if let Ok(lag) = transport.lag(group, &[topic]).await {
-                    metrics::gauge!(CONSUMER_LAG, "group" => group, "topic" => *topic).set(lag as f64);
+        if lag_sampled.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
+            lag_sampled = Some(std::time::Instant::now());
+            let groups = groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            for (group, topics) in groups {
+                if let Ok(lags) = transport.lag_by_topic(group, topics).await {
+                    for (topic, lag) in topics.iter().zip(lags) {
+                        metrics::gauge!(CONSUMER_LAG, "group" => group, "topic" => *topic).set(lag as f64);
+                    }
                 }
             }
         }
