@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// (as `SKYCAMP_OTLP_ENDPOINT`); logs and trace ids are made either way, as in production.
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
+    /// Install no logs and no spans at all (`off`), to measure what the always-on request and
+    /// event spans cost; a served platform always has them.
+    #[arg(long, value_enum, default_value_t = crate::config::Switch::On)]
+    pub telemetry: crate::config::Switch,
 }
 
 /// Latency figures of one phase.
@@ -66,7 +70,12 @@ impl Phase {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // As a served platform runs: JSON logs (warnings only here) and spans, exported when asked.
-    let telemetry = skycamp_platform::telemetry::init("warn", args.otlp_endpoint.as_deref(), "skycamp-bench")?;
+    let telemetry = match args.telemetry {
+        crate::config::Switch::On => {
+            Some(skycamp_platform::telemetry::init("warn", args.otlp_endpoint.as_deref(), "skycamp-bench")?)
+        }
+        crate::config::Switch::Off => None,
+    };
     let (url, running) = match &args.url {
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
@@ -140,7 +149,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(r) = running {
         r.shutdown().await;
     }
-    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    if let Some(telemetry) = telemetry {
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    }
     Ok(())
 }
 
