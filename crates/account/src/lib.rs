@@ -54,13 +54,12 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<Router> {
     }
     let store = AccountStore::new(ctx.db.clone());
     let (pruned, clock) = (store.clone(), config.clock.clone());
-    ctx.tasks.spawn(skycamp_platform::time::hourly(
-        "stale sign-in failures forgotten",
-        ctx.shutdown.clone(),
-        move || {
+    ctx.spawn_worker(
+        "sign-in failure expiry",
+        skycamp_platform::time::hourly("stale sign-in failures forgotten", ctx.shutdown.clone(), move || {
             let (store, now) = (pruned.clone(), clock.now_millis());
             async move { store.forget_old_failures(now).await }
-        },
-    ));
+        }),
+    );
     http::router(store, config).await
 }

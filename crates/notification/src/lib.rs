@@ -44,6 +44,6 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<Router> {
     };
     let events = Arc::new(events::StatusEvents::new(store.clone()));
     ctx.spawn_consumer("notification", &[topics::RESERVATION, topics::PAYMENT], events);
-    ctx.tasks.spawn(store.clone().deliver(sender, ctx.shutdown.clone()));
+    ctx.spawn_worker("message delivery", store.clone().deliver(sender, ctx.shutdown.clone()));
     Ok(http::router(store))
 }

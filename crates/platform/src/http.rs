@@ -25,6 +25,7 @@ use tracing::Instrument as _;
 
 use crate::db::Db;
 use crate::events::Transport;
+use crate::liveness::Liveness;
 
 /// Largest request body any service accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -283,18 +284,33 @@ pub mod lenient {
     }
 }
 
-/// What `/readyz` checks. Cheap to clone; every clone shares the draining flag.
+/// What `/healthz` and `/readyz` check. Cheap to clone; every clone shares the draining flag.
 #[derive(Clone)]
 pub struct Health {
     draining: Arc<AtomicBool>,
     db: Option<Db>,
     transport: Option<Arc<dyn Transport>>,
+    liveness: Liveness,
 }
 
 impl Health {
     /// Readiness over a database and an event transport (either may be absent, e.g. the gateway).
     pub fn new(db: Option<Db>, transport: Option<Arc<dyn Transport>>) -> Self {
-        Self { draining: Arc::new(AtomicBool::new(false)), db, transport }
+        Self { draining: Arc::new(AtomicBool::new(false)), db, transport, liveness: Liveness::default() }
+    }
+
+    /// Liveness over the process's background workers: once one has died, `/healthz` (and
+    /// `/readyz`) answer 503 naming it, until the process is restarted.
+    pub fn watching(mut self, liveness: Liveness) -> Self {
+        self.liveness = liveness;
+        self
+    }
+
+    fn alive(&self) -> Result<(), String> {
+        match self.liveness.dead() {
+            dead if dead.is_empty() => Ok(()),
+            dead => Err(format!("background workers stopped: {}; restart the process", dead.join(", "))),
+        }
     }
 
     /// From now on `/readyz` answers 503, so load balancers stop sending traffic.
@@ -302,37 +318,53 @@ impl Health {
         self.draining.store(true, Ordering::SeqCst);
     }
 
-    async fn ready(&self) -> Result<(), &'static str> {
+    async fn ready(&self) -> Result<(), String> {
         if self.draining.load(Ordering::SeqCst) {
-            return Err("draining");
+            return Err("draining".into());
         }
+        self.alive()?;
         if let Some(db) = &self.db
             && !db.ping().await
         {
-            return Err("database unreachable");
+            return Err("database unreachable".into());
         }
         if let Some(t) = &self.transport
             && !t.ping().await
         {
-            return Err("event transport unreachable");
+            return Err("event transport unreachable".into());
         }
         Ok(())
     }
 
-    /// `/healthz` (the process answers) and `/readyz` (dependencies reachable, not draining).
+    /// `/healthz` (the process answers and its workers run) and `/readyz` (that, with the
+    /// dependencies reachable and not draining).
     pub fn routes(self) -> Router {
-        Router::new().route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) })).route(
-            "/readyz",
-            get(move || {
-                let health = self.clone();
-                async move {
-                    match health.ready().await {
-                        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-                        Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, why, None),
+        let live = self.clone();
+        Router::new()
+            .route(
+                "/healthz",
+                get(move || {
+                    let health = live.clone();
+                    async move {
+                        match health.alive() {
+                            Ok(()) => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+                            Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, &why, None),
+                        }
                     }
-                }
-            }),
-        )
+                }),
+            )
+            .route(
+                "/readyz",
+                get(move || {
+                    let health = self.clone();
+                    async move {
+                        match health.ready().await {
+                            Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+                            Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, &why, None),
+                        }
+                    }
+                }),
+            )
     }
 }
 

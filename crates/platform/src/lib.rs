@@ -34,6 +34,7 @@ pub mod inbox;
 pub mod internal;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod liveness;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;

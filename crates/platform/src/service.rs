@@ -1,6 +1,7 @@
 //! What the composition root hands a service: its database, the transport, and a place to run
 //! background workers that stop with the process.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
@@ -11,6 +12,7 @@ use crate::db::Db;
 use crate::deadletter::DeadLetters;
 use crate::events::Transport;
 use crate::idempotency::{self, Keys};
+use crate::liveness::Liveness;
 use crate::outbox::{Relay, Waker};
 
 /// One service's dependencies and worker set.
@@ -24,6 +26,8 @@ pub struct Context {
     pub tasks: TaskTracker,
     /// Cancelled when workers should stop (after the HTTP server has drained).
     pub shutdown: CancellationToken,
+    /// The process's workers that died before shutdown (`/healthz` reports them).
+    pub liveness: Liveness,
     /// Where this service's consumers park events they keep failing on.
     pub dead_letters: DeadLetters,
     /// Failures of one event before it is parked (`SKYCAMP_CONSUMER_MAX_ATTEMPTS`).
@@ -41,11 +45,21 @@ pub struct Context {
 pub type Groups = Arc<Mutex<Vec<(&'static str, &'static [&'static str])>>>;
 
 impl Context {
+    /// Runs `work` until shutdown as the worker `what` of this service: if it ends before then,
+    /// by returning or panicking, `/healthz` fails and names it.
+    pub fn spawn_worker<F>(&self, what: &str, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let name = format!("{} {what}", self.service);
+        self.tasks.spawn(self.liveness.watch(name, self.shutdown.clone(), work));
+    }
+
     /// Starts the outbox relay for this service's database; returns the handle to wake it.
     pub fn spawn_relay(&self) -> Waker {
         let waker = Waker::default();
         let relay = Relay::new(self.service, self.db.clone(), self.transport.clone(), waker.clone());
-        self.tasks.spawn(relay.run(self.shutdown.clone()));
+        self.spawn_worker("outbox relay", relay.run(self.shutdown.clone()));
         waker
     }
 
@@ -53,7 +67,10 @@ impl Context {
     pub fn idempotency_keys(&self) -> Keys {
         let keys = Keys::new(self.db.clone()).replays_counted_as(self.service);
         metrics::counter!(crate::metrics::IDEMPOTENT_REPLAYS, "service" => self.service).absolute(0);
-        self.tasks.spawn(idempotency::expire_hourly(keys.clone(), self.key_retention, self.shutdown.clone()));
+        self.spawn_worker(
+            "idempotency key expiry",
+            idempotency::expire_hourly(keys.clone(), self.key_retention, self.shutdown.clone()),
+        );
         keys
     }
 
@@ -72,6 +89,9 @@ impl Context {
             dead_letters: self.dead_letters.clone(),
             retention: self.inbox_retention,
         };
-        self.tasks.spawn(consumer::run(self.transport.clone(), consumer, self.shutdown.clone()));
+        self.spawn_worker(
+            &format!("consumer {group}"),
+            consumer::run(self.transport.clone(), consumer, self.shutdown.clone()),
+        );
     }
 }

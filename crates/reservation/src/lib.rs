@@ -77,9 +77,15 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     let resumable = skycamp_platform::idempotency::LEASE + config.payment_timeout + Duration::from_secs(1);
     let stale_after = config.pending_timeout.max(config.payment_timeout * 2).max(resumable);
     let every = (stale_after / 2).max(Duration::from_millis(200));
-    ctx.tasks.spawn(reconcile::run(store.clone(), payments.clone(), stale_after, every, ctx.shutdown.clone()));
+    ctx.spawn_worker(
+        "payment reconciler",
+        reconcile::run(store.clone(), payments.clone(), stale_after, every, ctx.shutdown.clone()),
+    );
     let keys = ctx.idempotency_keys();
-    ctx.tasks.spawn(reconcile::watch_stuck(store.clone(), config.inventory_deadline, ctx.shutdown.clone()));
+    ctx.spawn_worker(
+        "stuck saga watch",
+        reconcile::watch_stuck(store.clone(), config.inventory_deadline, ctx.shutdown.clone()),
+    );
     let state = http::AppState {
         store,
         catalogue,

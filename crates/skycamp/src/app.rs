@@ -17,6 +17,7 @@ use skycamp_platform::deadletter::DeadLetters;
 use skycamp_platform::eventlog::EventLog;
 use skycamp_platform::http::{Health, Observed, finish};
 use skycamp_platform::internal::InternalKey;
+use skycamp_platform::liveness::Liveness;
 use skycamp_platform::server::{ClientLimits, serve};
 use skycamp_platform::service::{Context, Groups};
 use skycamp_platform::{Db, Transport};
@@ -118,6 +119,8 @@ pub struct Settings {
     pub inventory_deadline: Duration,
     /// Chaos testing only: publish every event twice, the first time out of order.
     pub faulty_transport: bool,
+    /// Chaos testing only: every publish panics, killing the outbox relays.
+    pub panicking_transport: bool,
     /// What every server allows its clients: connections, header and body deadlines.
     pub http_limits: ClientLimits,
     /// The key internal calls (the payment charge) are signed with; random unless given
@@ -234,6 +237,7 @@ impl Settings {
             consumer_max_attempts: 10,
             inventory_deadline: Duration::from_secs(60),
             faulty_transport: false,
+            panicking_transport: false,
             http_limits: ClientLimits::default(),
             internal_key: InternalKey::random(),
             kafka: None,
@@ -264,6 +268,8 @@ pub struct Running {
     log: Option<EventLog>,
     transport: Arc<dyn Transport>,
     groups: Groups,
+    /// The background workers that died before shutdown (`/healthz` of every service here).
+    liveness: Liveness,
     drain: Duration,
 }
 
@@ -297,11 +303,12 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         log,
         transport: transport.clone(),
         groups: Groups::default(),
+        liveness: Liveness::default(),
         drain: settings.drain,
     };
     if let Some(log) = &running.log {
         let prune = log.clone().prune_hourly(settings.event_log_retention, running.worker_stop.clone());
-        running.tasks.spawn(prune);
+        running.spawn_worker("event log pruning", prune);
     }
     for (service, listener) in listeners {
         let db = match service {
@@ -316,6 +323,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             transport: transport.clone(),
             tasks: running.tasks.clone(),
             shutdown: running.worker_stop.clone(),
+            liveness: running.liveness.clone(),
             groups: running.groups.clone(),
             key_retention: settings.idempotency_retention,
             inbox_retention: settings.inbox_retention,
@@ -329,9 +337,10 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             router = router.merge(ctx.dead_letters.clone().routes());
             let prune =
                 skycamp_platform::inbox::prune_hourly(ctx.db.clone(), settings.inbox_retention, ctx.shutdown.clone());
-            ctx.tasks.spawn(prune);
+            ctx.spawn_worker("inbox pruning", prune);
         }
-        let health = Health::new(db.clone(), db.as_ref().filter(|_| eventful).map(|_| transport.clone()));
+        let health = Health::new(db.clone(), db.as_ref().filter(|_| eventful).map(|_| transport.clone()))
+            .watching(running.liveness.clone());
         running.health.push(health.clone());
         running.outboxes.extend(db.clone().filter(|_| eventful));
         if let Some(db) = &db {
@@ -350,7 +359,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             running.groups.clone(),
             running.worker_stop.clone(),
         );
-        running.tasks.spawn(sampler);
+        running.spawn_worker("metrics sampler", sampler);
     }
     Ok(running)
 }
@@ -452,13 +461,15 @@ async fn open_transport(
         }
         Some(kafka) => (None, connect_kafka(kafka, services).await?),
     };
-    if !settings.faulty_transport {
+    if !settings.faulty_transport && !settings.panicking_transport {
         return Ok((log, transport));
     }
     #[cfg(feature = "chaos")]
-    return Ok((log, Arc::new(crate::chaos::Faulty(transport))));
+    return Ok((log, crate::chaos::wrap(transport, settings)));
     #[cfg(not(feature = "chaos"))]
-    anyhow::bail!("--faulty-transport needs a skycamp built with the `chaos` feature (tests only)")
+    anyhow::bail!(
+        "--faulty-transport and --panicking-transport need a skycamp built with the `chaos` feature (tests only)"
+    )
 }
 
 #[cfg(feature = "kafka")]
@@ -541,6 +552,14 @@ async fn build(
 }
 
 impl Running {
+    /// Runs `work` until shutdown as a process-wide worker; `/healthz` fails if it ends sooner.
+    fn spawn_worker<F>(&self, what: &str, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(self.liveness.watch(what.to_owned(), self.worker_stop.clone(), work));
+    }
+
     /// Where a service run here listens.
     pub fn addr(&self, service: Service) -> SocketAddr {
         self.addrs[&service]
@@ -596,20 +615,35 @@ impl Running {
         tracing::info!("stopped");
     }
 
-    /// Runs until SIGTERM or Ctrl-C, then shuts down.
-    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
-        wait_for_signal().await?;
+    /// Runs until SIGTERM or Ctrl-C (counted from when `signals` was made), then shuts down.
+    pub async fn run_until_signalled(self, mut signals: Signals) -> anyhow::Result<()> {
+        signals.wait().await;
         tracing::info!("shutdown requested; draining");
         self.shutdown().await;
         Ok(())
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        r = tokio::signal::ctrl_c() => r?,
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment this is made. Make it before starting
+/// anything: a signal that arrives while the services start is then kept, not lost. (As PID 1
+/// in a container an uncaught SIGTERM is ignored, and the engine kills the process when its
+/// grace period ends.)
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn catch() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self { term: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
     }
-    Ok(())
+
+    /// The next SIGTERM or SIGINT, or one that came since this was made.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }

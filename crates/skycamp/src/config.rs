@@ -187,6 +187,9 @@ pub struct Options {
     /// Chaos testing only: publish every event twice, the first time out of order.
     #[arg(long, env = "SKYCAMP_FAULTY_TRANSPORT", hide = true)]
     pub faulty_transport: bool,
+    /// Chaos testing only: every publish panics, killing the outbox relays.
+    #[arg(long, env = "SKYCAMP_PANICKING_TRANSPORT", hide = true)]
+    pub panicking_transport: bool,
 }
 
 /// A feature turned on or off.
@@ -231,7 +234,7 @@ impl Options {
         let ms = Duration::from_millis;
         let hours = |h: u64| Duration::from_secs(h * 3600);
         let mut s = Settings::new(self.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
-        if let Some(key) = internal_key("SKYCAMP_INTERNAL_KEY", key_required)? {
+        if let Some(key) = internal_key(INTERNAL_KEY, key_required)? {
             s.internal_key = key;
         }
         check_database_url("SKYCAMP_DATABASE_URL", self.database_url.as_deref())?;
@@ -303,6 +306,7 @@ impl Options {
             s.kafka = Some(kafka);
         }
         s.faulty_transport = self.faulty_transport;
+        s.panicking_transport = self.panicking_transport;
         s.metrics = self.metrics != Some(Switch::Off);
         s.auth = self.auth_settings()?;
         Ok(s)
@@ -335,30 +339,29 @@ impl Options {
             }
         }
         given!(self.token_ttl_secs, auth.token_ttl, Duration::from_secs);
-        if let Ok(keys) = std::env::var("SKYCAMP_TOKEN_KEYS") {
+        if let Ok(keys) = std::env::var(TOKEN_KEYS) {
             let keys = SecretString::from(keys);
             skycamp_account::keys::SigningKeys::parse(&keys).context("invalid SKYCAMP_TOKEN_KEYS")?;
             auth.token_keys = Some(keys);
         }
-        auth.admin_password =
-            match (std::env::var("SKYCAMP_ADMIN_PASSWORD"), std::env::var("SKYCAMP_ADMIN_PASSWORD_HASH")) {
-                (Ok(_), Ok(_)) => {
-                    bail!("SKYCAMP_ADMIN_PASSWORD and SKYCAMP_ADMIN_PASSWORD_HASH are both set: give one")
-                }
-                (Ok(plain), _) => {
-                    skycamp_account::domain::check_password(&plain)
-                        .map_err(|e| anyhow::anyhow!("invalid SKYCAMP_ADMIN_PASSWORD: {}", e.0))?;
-                    Some(AdminPassword::Plain(SecretString::from(plain)))
-                }
-                (_, Ok(hash)) => {
-                    ensure!(
-                        skycamp_account::password::is_hash(hash.trim()),
-                        "invalid SKYCAMP_ADMIN_PASSWORD_HASH: not an argon2 PHC string ($argon2id$v=19$…)"
-                    );
-                    Some(AdminPassword::Hash(hash.trim().to_owned()))
-                }
-                _ => None,
-            };
+        auth.admin_password = match (std::env::var(ADMIN_PASSWORD), std::env::var(ADMIN_PASSWORD_HASH)) {
+            (Ok(_), Ok(_)) => {
+                bail!("SKYCAMP_ADMIN_PASSWORD and SKYCAMP_ADMIN_PASSWORD_HASH are both set: give one")
+            }
+            (Ok(plain), _) => {
+                skycamp_account::domain::check_password(&plain)
+                    .map_err(|e| anyhow::anyhow!("invalid SKYCAMP_ADMIN_PASSWORD: {}", e.0))?;
+                Some(AdminPassword::Plain(SecretString::from(plain)))
+            }
+            (_, Ok(hash)) => {
+                ensure!(
+                    skycamp_account::password::is_hash(hash.trim()),
+                    "invalid SKYCAMP_ADMIN_PASSWORD_HASH: not an argon2 PHC string ($argon2id$v=19$…)"
+                );
+                Some(AdminPassword::Hash(hash.trim().to_owned()))
+            }
+            _ => None,
+        };
         Ok(auth)
     }
 }
@@ -405,6 +408,33 @@ impl Peers {
         }
         Ok(())
     }
+}
+
+/// The secrets read from the environment only (never a flag or a settings file line).
+pub const INTERNAL_KEY: &str = "SKYCAMP_INTERNAL_KEY";
+pub const TOKEN_KEYS: &str = "SKYCAMP_TOKEN_KEYS";
+pub const ADMIN_PASSWORD: &str = "SKYCAMP_ADMIN_PASSWORD";
+pub const ADMIN_PASSWORD_HASH: &str = "SKYCAMP_ADMIN_PASSWORD_HASH";
+pub const SECRETS: [&str; 4] = [INTERNAL_KEY, TOKEN_KEYS, ADMIN_PASSWORD, ADMIN_PASSWORD_HASH];
+
+/// Every variable the services read (the `up` and `serve` commands of `command`, the whole
+/// `skycamp` command line), with what it sets: each argument's variable with its help, then the
+/// environment-only [`SECRETS`]. What `skycamp variables` prints, and what deployment files are
+/// checked against.
+pub fn variables(command: &clap::Command) -> std::collections::BTreeMap<String, String> {
+    let mut all = std::collections::BTreeMap::new();
+    for c in command.get_subcommands().filter(|c| matches!(c.get_name(), "up" | "serve")) {
+        for arg in c.get_arguments().filter(|a| !a.is_hide_set()) {
+            if let Some(name) = arg.get_env() {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                all.entry(name.to_string_lossy().into_owned()).or_insert(help);
+            }
+        }
+    }
+    for name in SECRETS {
+        all.insert(name.to_owned(), "secret, environment only (see README \"Configuration\")".to_owned());
+    }
+    all
 }
 
 /// The database URL, for code that must look at it (never print it).

@@ -50,6 +50,8 @@ enum Command {
     TokenKey,
     /// Print the public API's OpenAPI 3.1 document (the gateway serves it at /openapi.json).
     Openapi,
+    /// List every SKYCAMP_* variable the services (`up`, `serve`) read, with what it sets.
+    Variables,
 }
 
 /// With authentication off, says so loudly: anyone who reaches the gateway may do anything.
@@ -98,15 +100,17 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{e}"))?;
     match cli.command {
         Command::Up { processes: false, options, .. } => {
+            let signals = app::Signals::catch()?;
             let telemetry = options.telemetry("skycamp")?;
             let settings = options.settings(false)?;
             warn_if_open(&settings);
             let running = app::start(&settings, &Service::ALL).await?;
-            let result = running.run_until_signalled().await;
+            let result = running.run_until_signalled(signals).await;
             flush(telemetry).await;
             result
         }
         Command::Up { processes: true, instances, options } => {
+            let signals = app::Signals::catch()?;
             let _telemetry = options.telemetry("skycamp")?;
             let settings = options.settings(false)?;
             warn_if_open(&settings);
@@ -123,9 +127,10 @@ async fn run() -> anyhow::Result<()> {
                 _ => anyhow::bail!("`up` was not parsed as a subcommand"),
             };
             let children = skycamp::processes::spawn_all(&settings, &layout, &env)?;
-            skycamp::processes::supervise(children).await
+            skycamp::processes::supervise(children, signals).await
         }
         Command::Serve { service, port, insecure, peers, options } => {
+            let signals = app::Signals::catch()?;
             let telemetry = options.telemetry(&format!("skycamp-{}", service.name()))?;
             let signs_charges = matches!(service, Service::Payment | Service::Reservation);
             let mut settings = options.settings(signs_charges)?;
@@ -139,7 +144,7 @@ async fn run() -> anyhow::Result<()> {
                  or pass --insecure to let anyone who reaches it do anything"
             );
             let running = app::start(&settings, &[service]).await?;
-            let result = running.run_until_signalled().await;
+            let result = running.run_until_signalled(signals).await;
             flush(telemetry).await;
             result
         }
@@ -154,5 +159,16 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(args) => skycamp::audit::run(args).await,
+        Command::Variables => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            for (name, help) in config::variables(&command) {
+                // A closed pipe (`| head`) ends the listing; it is not an error.
+                if writeln!(out, "{name}\t{help}").is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
     }
 }

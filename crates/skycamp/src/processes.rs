@@ -100,16 +100,14 @@ pub fn spawn_all(
 
 /// Waits for SIGTERM/Ctrl-C (forwarding SIGTERM to every child), or until every instance of some
 /// service has exited; an instance that dies while others of its service run is only reported.
-pub async fn supervise(mut children: Vec<(Service, Child)>) -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+pub async fn supervise(mut children: Vec<(Service, Child)>, mut signals: crate::app::Signals) -> anyhow::Result<()> {
     loop {
         let exited = {
             let waits =
                 children.iter_mut().enumerate().map(|(i, (s, c))| Box::pin(async move { (i, *s, c.wait().await) }));
             let first_exit = futures::future::select_all(waits);
             tokio::select! {
-                _ = term.recv() => None,
-                _ = tokio::signal::ctrl_c() => None,
+                _ = signals.wait() => None,
                 ((i, service, status), _, _) = first_exit => Some((i, service, status)),
             }
         };

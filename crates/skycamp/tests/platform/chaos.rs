@@ -254,6 +254,59 @@ async fn on_sigterm_readyz_turns_503_while_the_service_still_answers_then_it_exi
     assert!(status.success(), "exit status {status}");
 }
 
+/// `/healthz` tells the truth (issue 13.6): a worker that dies (here the outbox relay, killed by
+/// a planted transport bug on its first publish) turns it 503, naming the worker, so Kubernetes
+/// restarts the process; the restarted process publishes what the dead relay left behind.
+#[tokio::test]
+async fn a_dead_outbox_relay_turns_healthz_503_and_a_restart_publishes_what_it_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let key = skycamp_platform::internal::InternalKey::random();
+    let start = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_skycamp"))
+            .args(["serve", "flight", "--insecure", "--log-level=error", "--port", &port.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env("SKYCAMP_INTERNAL_KEY", key.expose())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let mut child = start(&["--panicking-transport"]);
+    eventually("ready", || async { http.get(url("/readyz")).send().await.is_ok_and(|r| r.status() == 200) }).await;
+    assert_eq!(http.get(url("/healthz")).send().await.unwrap().status(), 200, "alive before any publish");
+
+    let flight = json!({ "flightName": "KE1313", "destination": "jeju", "price": 10_000, "seat": 3 });
+    let created = http.post(url("/flights")).json(&flight).send().await.unwrap();
+    assert_eq!(created.status(), 201, "the flight is registered; its event waits in the outbox");
+    eventually("healthz turns 503", || async {
+        http.get(url("/healthz")).send().await.is_ok_and(|r| r.status() == 503)
+    })
+    .await;
+    let health = http.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(health.headers()["content-type"], "application/problem+json");
+    let body: Value = health.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("flight outbox relay"), "names the dead worker: {body}");
+    assert_eq!(http.get(url("/readyz")).send().await.unwrap().status(), 503, "and takes no traffic");
+
+    // What Kubernetes does on a failed liveness probe: restart the container.
+    child.kill().await.unwrap();
+    let _restarted = start(&[]);
+    eventually("healthy after the restart", || async {
+        http.get(url("/healthz")).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    eventually("the outbox drained by the new relay", || async {
+        let Ok(r) = http.get(url("/metrics")).send().await else { return false };
+        let text = r.text().await.unwrap_or_default();
+        text.lines().any(|l| l.starts_with("skycamp_outbox_backlog{") && l.ends_with(" 0"))
+    })
+    .await;
+}
+
 /// A keyed booking whose client gives up while payment is frozen: the charge goes through once
 /// payment wakes, and the retry under the same key answers for that one reservation (issue 9.1).
 #[tokio::test]
