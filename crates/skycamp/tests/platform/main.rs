@@ -11,12 +11,14 @@ mod cluster;
 mod config;
 mod contract;
 mod dead_letters;
+mod deploy;
 mod e2e;
 #[cfg(feature = "chaos")]
 mod faulty_transport;
 mod fuzz;
 mod hostile;
 mod idempotency;
+mod image;
 mod observability;
 mod oidc;
 mod race;

@@ -5,7 +5,7 @@
 //! run).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,14 +16,7 @@ use skycamp::app::Service;
 use crate::cluster::Cluster;
 use crate::support::{self, eventually};
 
-fn deploy() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
-}
-
-/// The path of an installed program, if it is installed.
-fn installed(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(name)).find(|p| p.is_file())
-}
+use crate::support::{deploy, installed};
 
 /// Every `skycamp_…` metric named in `text`, histogram suffixes taken off.
 fn metric_names(text: &str) -> BTreeSet<String> {

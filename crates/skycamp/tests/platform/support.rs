@@ -16,6 +16,16 @@ pub fn cannot_run(why: &str) {
     eprintln!("skipped: {why}");
 }
 
+/// The repository's `deploy/` folder.
+pub fn deploy() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// The path of an installed program, if it is installed.
+pub fn installed(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| std::path::Path::new(dir).join(name)).find(|p| p.is_file())
+}
+
 /// Every service but `left_out` (which a test runs on its own terms, or not at all).
 pub fn all_but(left_out: Service) -> Vec<Service> {
     Service::ALL.into_iter().filter(|s| *s != left_out).collect()
