@@ -19,8 +19,8 @@ fn docker() -> String {
 
 fn image() -> Option<String> {
     match std::env::var("SKYCAMP_TEST_IMAGE") {
-        Ok(image) => Some(image),
-        Err(_) => {
+        Ok(image) if !image.is_empty() => Some(image),
+        _ => {
             support::cannot_run("SKYCAMP_TEST_IMAGE is not set (scripts/image build, then scripts/test sets it)");
             None
         }
@@ -249,4 +249,177 @@ async fn the_embedded_overlay_runs_under_podman_kube_play() {
         r.json::<Value>().await.unwrap()["status"] == "CONFIRMED"
     })
     .await;
+}
+
+/// Zero downtime with real containers (issue 13): two containers of the image, each the whole
+/// platform (`skycamp up`) on the same PostgreSQL and Kafka, replaced the way a rolling update
+/// does it while customers book and read: start the new one, wait until it is ready, SIGTERM the
+/// old one. The test plays the Service: it routes each request to a container whose `/readyz`
+/// answered 200 at its last look (every 50 ms), as endpoints follow readiness in Kubernetes. Not
+/// one request may fail, and nothing is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_update_of_containers_under_load_fails_no_request() {
+    let Some(image) = image() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (Some(database), Ok(brokers)) =
+        (support::postgres_for(dir.path()), std::env::var("SKYCAMP_TEST_KAFKA_BROKERS"))
+    else {
+        return support::cannot_run(
+            "needs SKYCAMP_TEST_POSTGRES_URL and SKYCAMP_TEST_KAFKA_BROKERS (scripts/test's third pass)",
+        );
+    };
+    let namespace = support::namespace_for(dir.path());
+    let key = skycamp_platform::internal::InternalKey::random();
+    let suffix = std::process::id();
+    // One container: the whole platform on host networking, on nine free ports of its own.
+    let start = |name: &str| {
+        let ports: Vec<u16> = (0..9).map(|_| support::free_port()).collect();
+        let mut args: Vec<String> =
+            ["run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp"]
+                .map(String::from)
+                .to_vec();
+        args.extend(["--tmpfs".into(), "/data:uid=65532,gid=65532".into()]);
+        let env = [
+            ("SKYCAMP_BIND", "127.0.0.1".to_owned()),
+            ("SKYCAMP_DATABASE_URL", database.clone()),
+            ("SKYCAMP_KAFKA_BROKERS", brokers.clone()),
+            ("SKYCAMP_KAFKA_NAMESPACE", namespace.clone()),
+            ("SKYCAMP_KAFKA_PARTITIONS", "3".into()),
+            ("SKYCAMP_INTERNAL_KEY", key.expose().to_owned()),
+            ("SKYCAMP_DRAIN_MS", "2000".into()),
+            ("SKYCAMP_LOG", "warn".into()),
+        ];
+        let services =
+            ["GATEWAY", "RESERVATION", "FLIGHT", "PAYMENT", "CAMPSITE", "MILEAGE", "NOTIFICATION", "REVIEW", "ACCOUNT"];
+        for (var, value) in env.into_iter().chain(services.iter().zip(&ports).map(|(s, p)| {
+            let var: &'static str = Box::leak(format!("SKYCAMP_{s}_PORT").into_boxed_str());
+            (var, p.to_string())
+        })) {
+            args.extend(["-e".into(), format!("{var}={value}")]);
+        }
+        args.push(image.clone());
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        format!("http://127.0.0.1:{}", ports[0])
+    };
+    let old_name = format!("skycamp-rolling-old-{suffix}");
+    let new_name = format!("skycamp-rolling-new-{suffix}");
+    let _cleanup = [
+        Container { name: old_name.clone(), volume: String::new() },
+        Container { name: new_name.clone(), volume: String::new() },
+    ];
+    let old = start(&old_name);
+    let http = reqwest::Client::new();
+    eventually("the old container is ready", || async {
+        http.get(format!("{old}/readyz")).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    // Seats enough for every booking the load makes (one request in four books).
+    let mut flights = Vec::new();
+    for name in ["KE0101", "KE0102", "KE0103"] {
+        flights.push(support::register_flight(&http, &old, name, 50_000, 1_000).await);
+    }
+    let flights = std::sync::Arc::new(flights);
+
+    // The Service: the ready containers, as their /readyz says.
+    let endpoints = std::sync::Arc::new(std::sync::RwLock::new(vec![old.clone()]));
+    let candidates = std::sync::Arc::new(std::sync::Mutex::new(vec![old.clone()]));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let watcher = {
+        let (endpoints, candidates, stop, http) = (endpoints.clone(), candidates.clone(), stop.clone(), http.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let all = candidates.lock().unwrap().clone();
+                let mut ready = Vec::new();
+                for base in all {
+                    let probe = http.get(format!("{base}/readyz")).timeout(Duration::from_millis(500)).send().await;
+                    if probe.is_ok_and(|r| r.status() == 200) {
+                        ready.push(base);
+                    }
+                }
+                *endpoints.write().unwrap() = ready;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (endpoints, stop, http, flights) = (endpoints.clone(), stop.clone(), http.clone(), flights.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut booked) = (0u32, Vec::new(), Vec::new());
+                let mut i = 0usize;
+                while !stop.is_cancelled() {
+                    i += 1;
+                    let targets = endpoints.read().unwrap().clone();
+                    let Some(base) = targets.get(i % targets.len().max(1)).cloned() else {
+                        failed.push("no ready container".to_owned());
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    let flight = flights[i % flights.len()];
+                    let booking = i % 4 == 1;
+                    let request = if !booking {
+                        http.get(format!("{base}/flightStatuses/{flight}"))
+                    } else {
+                        let phone = format!("0107{c}{i:06}");
+                        http.post(format!("{base}/reservations"))
+                            .header("Idempotency-Key", format!("rolling-{c}-{i}"))
+                            .json(&json!({ "flightId": flight, "count": 1, "phone": phone }))
+                    };
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => {
+                            ok += 1;
+                            if booking {
+                                booked.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+                            }
+                        }
+                        Ok(r) => failed.push(format!("{} from {base}", r.status())),
+                        Err(e) => failed.push(format!("{e:?} ({base}, at {:?})", started.elapsed())),
+                    }
+                }
+                (ok, failed, booked)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let new = start(&new_name);
+    candidates.lock().unwrap().push(new.clone());
+    eventually("the new container is ready and routed to", || async { endpoints.read().unwrap().contains(&new) }).await;
+    let new_ready = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopping = Instant::now();
+    let sigterm = started.elapsed();
+    // The engine's CLI blocks; the clients and the endpoint watcher go on meanwhile.
+    let name = old_name.clone();
+    tokio::task::spawn_blocking(move || run(&["stop", "--time", "30", &name])).await.unwrap();
+    let took = stopping.elapsed();
+    let state: Value = serde_json::from_str(&run(&["inspect", &old_name, "--format", "{{json .State}}"])).unwrap();
+    assert_eq!(state["ExitCode"], 0, "the old container drains and exits 0: {state}");
+    assert!(took < Duration::from_secs(30), "within the grace period: {took:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.cancel();
+    watcher.await.unwrap();
+
+    let (mut ok, mut failed, mut booked) = (0, Vec::new(), Vec::new());
+    for client in clients {
+        let (o, f, b) = client.await.unwrap();
+        ok += o;
+        failed.extend(f);
+        booked.extend(b);
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed (old {old}, new {new} ready at {new_ready:?}, SIGTERM at {sigterm:?}): {failed:?}",
+        failed.len(),
+        ok as usize + failed.len()
+    );
+    assert!(ok > 100, "the load ran through the update: {ok} requests");
+    for id in booked {
+        eventually("every booking confirmed", || async {
+            let r = http.get(format!("{new}/reservations/{id}")).send().await.unwrap();
+            r.json::<Value>().await.unwrap()["status"] == "CONFIRMED"
+        })
+        .await;
+    }
 }
