@@ -407,7 +407,7 @@ pub fn finish(
         }))
         .layer(axum::middleware::from_fn(refuse_odd_paths));
     let router = match observed.metrics {
-        Some(_) => router.layer(axum::middleware::from_fn_with_state(service, crate::metrics::observe)),
+        Some(_) => router.layer(crate::metrics::ObserveLayer(crate::metrics::Observer::new(service))),
         None => router,
     };
     router
