@@ -575,3 +575,38 @@ fn the_ci_workflow_passes_actionlint() {
     assert!(out.status.success(), "actionlint: {text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("Checking 1 workflow file"), "it found the workflow: {text}");
 }
+
+/// docs/DEPLOY.md stays true where this machine can tell: every file and folder of the repository
+/// its commands name exists, and its load script drives a real platform without a failure (the
+/// image, overlay and rollout steps are run by image.rs and the tests above).
+#[tokio::test]
+async fn the_deploy_guide_names_what_exists_and_its_load_script_works() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let guide = std::fs::read_to_string(root.join("docs/DEPLOY.md")).unwrap();
+    let mut named = BTreeSet::new();
+    for word in guide.split(|c: char| c.is_whitespace() || "`'\"()[],:;=".contains(c)) {
+        let word = word.trim_end_matches('.');
+        if ["deploy/", "scripts/", ".github/", "docs/"].iter().any(|p| word.starts_with(p)) || word == "Dockerfile" {
+            named.insert(word.to_owned());
+        }
+    }
+    assert!(named.len() >= 8, "the guide names the repository's files: {named:?}");
+    for path in &named {
+        assert!(root.join(path).exists(), "docs/DEPLOY.md names {path}, which does not exist");
+    }
+
+    let app = TestApp::spawn().await;
+    app.register_flight("LOAD1", 1_000, 10).await;
+    let gateway = app.gateway.clone();
+    let out = tokio::process::Command::new(root.join("scripts/load"))
+        .args([gateway.as_str(), "--seconds", "2", "--clients", "4"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "scripts/load: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let done = text.lines().find(|l| l.starts_with("done:")).unwrap_or_else(|| panic!("a summary: {text}"));
+    assert!(done.ends_with(" 0 failed"), "{done}");
+    let ok: u64 = done.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(ok > 20, "it made load: {done}");
+}
