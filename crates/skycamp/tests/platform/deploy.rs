@@ -610,3 +610,38 @@ async fn the_deploy_guide_names_what_exists_and_its_load_script_works() {
     let ok: u64 = done.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(ok > 20, "it made load: {done}");
 }
+
+/// checkov, a scanner of Kubernetes manifests for insecure settings, finds nothing in any
+/// overlay but what `deploy/k8s/.checkov.yaml` and the resources' own `checkov.io/skip`
+/// annotations explain.
+#[test]
+fn checkov_finds_nothing_unexplained_in_any_overlay() {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cached = std::path::Path::new(&home).join(".cache/skycamp/checkov/bin/checkov");
+    let Some(checkov) = std::env::var_os("SKYCAMP_CHECKOV")
+        .map(std::path::PathBuf::from)
+        .or_else(|| cached.is_file().then_some(cached))
+        .or_else(|| installed("checkov"))
+    else {
+        return support::cannot_run("checkov is not installed (scripts/setup puts it in ~/.cache/skycamp/checkov)");
+    };
+    // Not a dot-directory (tempfile's default name): checkov skips those.
+    let dir = tempfile::Builder::new().prefix("checkov-").tempdir().unwrap();
+    for overlay in OVERLAYS {
+        let Some(yaml) = render_yaml(overlay) else { return };
+        std::fs::write(dir.path().join(format!("{overlay}.yaml")), yaml).unwrap();
+    }
+    let out = Command::new(checkov)
+        .arg("--config-file")
+        .arg(deploy().join("k8s/.checkov.yaml"))
+        .arg("-d")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "checkov: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let summary = text.lines().find(|l| l.contains("Passed checks:")).unwrap_or_else(|| panic!("a summary: {text}"));
+    assert!(summary.contains("Failed checks: 0"), "{summary}");
+    let passed: u64 = summary.split("Passed checks: ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!(passed > 1000, "it checked the objects: {summary}");
+}
