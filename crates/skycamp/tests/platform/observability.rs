@@ -440,3 +440,38 @@ async fn one_booking_is_one_trace_across_processes_http_and_events() {
         assert_eq!(line["span_id"].as_str().map(str::len), Some(16), "{line}");
     }
 }
+
+/// The bench runs with metrics on, with spans exported, and with both off (issue 12): each
+/// setting books and reads without a failure, and the exporting one delivers its spans over
+/// OTLP. What each costs is measured by scripts/telemetry-cost (docs/PERFORMANCE.md), not here:
+/// timings on a shared machine are no test.
+#[tokio::test]
+async fn the_bench_runs_with_metrics_with_spans_exported_and_with_both_off() {
+    let receiver = Receiver::start().await;
+    let settings: [(&str, Vec<String>); 3] = [
+        ("metrics on", vec!["--metrics=on".into()]),
+        ("spans exported", vec!["--metrics=off".into(), format!("--otlp-endpoint={}", receiver.url)]),
+        ("both off", vec!["--metrics=off".into()]),
+    ];
+    for (name, flags) in settings {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_skycamp"))
+            .args(["bench", "--bookings", "20", "--concurrency", "4", "--read-secs", "1"])
+            .args(&flags)
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let phases: Vec<&str> = text.lines().filter(|l| l.contains("failed")).collect();
+        assert_eq!(phases.len(), 4, "{name}: two booking phases and two read phases: {text}");
+        for phase in phases {
+            assert!(phase.trim_end().ends_with("failed 0"), "{name}: {phase}");
+        }
+    }
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().any(|s| s.name.starts_with("POST /reservations")),
+        "the exporting run's spans arrived over OTLP ({} spans)",
+        spans.len()
+    );
+}
