@@ -82,7 +82,7 @@ impl Handler for SagaEvents {
         match effect_of(event)? {
             Some(Effect::Input(id, input)) => {
                 let applied = self.store.apply(id, &input, Some((SAGA, &event.id))).await?;
-                tracing::info!(reservation_id = id, step = input.step(), ?applied, "saga step");
+                tracing::info!(reservation_id = id, step = input.step(), applied = %applied.summary(), "saga step");
                 Ok(())
             }
             Some(Effect::Note(id, step, detail)) => {

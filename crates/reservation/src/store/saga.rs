@@ -28,6 +28,19 @@ pub enum Applied {
     Moved(Reservation),
 }
 
+impl Applied {
+    /// What happened, for a log line: the outcome and the reservation's status, never its
+    /// customer's phone, email or name.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Duplicate => "duplicate".into(),
+            Self::Missing => "no such reservation".into(),
+            Self::Ignored(r) => format!("ignored in {}", r.status.as_str()),
+            Self::Moved(r) => format!("moved to {}", r.status.as_str()),
+        }
+    }
+}
+
 const SELECT: &str =
     "SELECT id, kind, flight_id, seat_count, campsite_id, check_in, check_out, guests, unit_price, amount,
     phone, email, customer_name, status, payment_id, reason, created_at, updated_at FROM reservations";

@@ -438,6 +438,10 @@ async fn one_booking_is_one_trace_across_processes_http_and_events() {
         let line: Value = serde_json::from_str(line).expect("a JSON log line");
         assert_eq!(line["spans"]["reservation_id"], id, "{line}");
         assert_eq!(line["span_id"].as_str().map(str::len), Some(16), "{line}");
+        // The customer's phone is in no log line (the notification service, whose default
+        // delivery channel is its log, is not among these).
+        let leaks: Vec<&str> = log.lines().filter(|l| l.contains("01044440001")).collect();
+        assert!(leaks.is_empty(), "the {service} log carries the customer's phone: {leaks:#?}");
     }
 }
 
