@@ -35,6 +35,11 @@ pub async fn patch(
     Path(id): Path<i64>,
     Json(body): Json<CampsiteBody>,
 ) -> Result<Json<CampsiteView>, ApiError> {
+    // Only unknown fields (a typo) would otherwise answer 200 and change nothing; `{}` is a
+    // valid empty patch and does answer 200.
+    if let Some(refusal) = body.only_unknown_fields() {
+        return Err(refusal.into());
+    }
     let change = CampsiteChange::try_from(body)?;
     Ok(Json(store.change(id, &change).await?.map_err(change_error)?.into()))
 }

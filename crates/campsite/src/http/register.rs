@@ -31,6 +31,29 @@ pub struct CampsiteBody {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     capacity: Option<i64>,
     amenities: Option<Amenities>,
+    /// Fields a campsite does not have; kept only to refuse a PATCH made of nothing else.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    unknown: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl CampsiteBody {
+    /// When the body names fields, but none a campsite has (a typo), what to answer.
+    pub fn only_unknown_fields(&self) -> Option<Invalid> {
+        let known = self.name.is_some()
+            || self.location.is_some()
+            || self.description.is_some()
+            || self.price_per_night.is_some()
+            || self.capacity.is_some()
+            || self.amenities.is_some();
+        (!known && !self.unknown.is_empty()).then(|| {
+            let given: Vec<&str> = self.unknown.keys().map(String::as_str).collect();
+            Invalid(format!(
+                "no field to change: {} is not one; give name, location, description, pricePerNight, capacity or amenities",
+                given.join(", ")
+            ))
+        })
+    }
 }
 
 impl TryFrom<CampsiteBody> for CampsiteChange {

@@ -40,6 +40,11 @@ pub async fn patch(
     Path(id): Path<i64>,
     Json(body): Json<FlightBody>,
 ) -> Result<Json<FlightView>, ApiError> {
+    // Only unknown fields (a typo) would otherwise answer 200 and change nothing; `{}` is a
+    // valid empty patch and does answer 200.
+    if let Some(refusal) = body.only_unknown_fields() {
+        return Err(refusal.into());
+    }
     apply(store, id, FlightChange::try_from(body)?).await
 }
 

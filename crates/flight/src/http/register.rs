@@ -21,6 +21,25 @@ pub struct FlightBody {
     price: Option<i64>,
     #[serde(default, deserialize_with = "lenient::opt_int")]
     seat: Option<i64>,
+    /// Fields a flight does not have; kept only to refuse a PATCH made of nothing else.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    unknown: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl FlightBody {
+    /// When the body names fields, but none a flight has (a typo: `seats`), what to answer.
+    pub fn only_unknown_fields(&self) -> Option<Invalid> {
+        let known =
+            self.flight_name.is_some() || self.destination.is_some() || self.price.is_some() || self.seat.is_some();
+        (!known && !self.unknown.is_empty()).then(|| {
+            let given: Vec<&str> = self.unknown.keys().map(String::as_str).collect();
+            Invalid(format!(
+                "no field to change: {} is not one; give flightName, destination, price or seat",
+                given.join(", ")
+            ))
+        })
+    }
 }
 
 impl TryFrom<FlightBody> for FlightChange {

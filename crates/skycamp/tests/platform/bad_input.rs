@@ -219,3 +219,25 @@ async fn bad_camping_requests_get_problem_documents_and_write_nothing() {
     assert_eq!(app.get("/reviews").await, json!([]), "no review was written");
     assert_eq!(app.get("/campsites").await.as_array().unwrap().len(), 1, "no campsite was written");
 }
+
+/// A PATCH whose fields are all unknown (a typo: `seats` for `seat`) is refused with 422 naming
+/// the fields that can change, instead of answering 200 and changing nothing.
+#[tokio::test]
+async fn a_patch_of_unknown_fields_only_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let flight = app.register_flight("TYPO1", 10_000, 10).await;
+    let (code, body) = app.patch(&format!("/flights/{flight}"), &serde_json::json!({ "seats": 5 })).await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("seat"), "{body}");
+    assert_eq!(app.get(&format!("/flights/{flight}")).await["seat"], 10);
+
+    let site = app.register_campsite("Typo Woods", 30_000, 4).await;
+    let (code, body) = app.patch(&format!("/campsites/{site}"), &serde_json::json!({ "pricePerNite": 1 })).await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("pricePerNight"), "{body}");
+    assert_eq!(app.get(&format!("/campsites/{site}")).await["pricePerNight"], 30_000);
+
+    // A real change still works.
+    let (code, body) = app.patch(&format!("/flights/{flight}"), &serde_json::json!({ "seat": 12 })).await;
+    assert_eq!((code, &body["seat"]), (200, &serde_json::json!(12)), "{body}");
+}
