@@ -37,6 +37,18 @@ impl std::fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+impl Invalid {
+    /// The refusal of a change that names fields, none of which the resource has (a typo:
+    /// `seats` for `seat`), so it would otherwise answer 200 and change nothing. `None` when a
+    /// known field is given or nothing is (`{}` is a valid empty change). `fields` lists the
+    /// ones that can change, for the message.
+    pub fn only_unknown<'a>(known: bool, unknown: impl IntoIterator<Item = &'a str>, fields: &str) -> Option<Self> {
+        let given: Vec<&str> = unknown.into_iter().collect();
+        (!known && !given.is_empty())
+            .then(|| Self(format!("no field to change: {} is not one; give {fields}", given.join(", "))))
+    }
+}
+
 impl From<customer::InvalidPhone> for Invalid {
     fn from(e: customer::InvalidPhone) -> Self {
         Invalid(e.to_string())

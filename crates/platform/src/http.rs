@@ -340,31 +340,21 @@ impl Health {
     /// dependencies reachable and not draining).
     pub fn routes(self) -> Router {
         let live = self.clone();
-        Router::new()
-            .route(
-                "/healthz",
-                get(move || {
-                    let health = live.clone();
-                    async move {
-                        match health.alive() {
-                            Ok(()) => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
-                            Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, &why, None),
-                        }
-                    }
-                }),
-            )
-            .route(
-                "/readyz",
-                get(move || {
-                    let health = self.clone();
-                    async move {
-                        match health.ready().await {
-                            Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-                            Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, &why, None),
-                        }
-                    }
-                }),
-            )
+        Router::new().route("/healthz", get(move || std::future::ready(health_answer(live.alive(), "ok")))).route(
+            "/readyz",
+            get(move || {
+                let health = self.clone();
+                async move { health_answer(health.ready().await, "ready") }
+            }),
+        )
+    }
+}
+
+/// `{"status": ok}` with 200, or a 503 problem saying why not.
+fn health_answer(check: Result<(), String>, ok: &'static str) -> Response {
+    match check {
+        Ok(()) => axum::Json(serde_json::json!({ "status": ok })).into_response(),
+        Err(why) => problem(StatusCode::SERVICE_UNAVAILABLE, &why, None),
     }
 }
 

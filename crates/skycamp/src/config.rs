@@ -472,8 +472,8 @@ pub fn with_settings_file(argv: Vec<String>, command: &clap::Command) -> anyhow:
         };
         let (name, value) = (name.trim(), value.trim().trim_matches('"'));
         ensure!(
-            name != "SKYCAMP_INTERNAL_KEY",
-            "invalid SKYCAMP_CONFIG: {path} line {}: SKYCAMP_INTERNAL_KEY is a secret; give it in the environment (e.g. from a Kubernetes Secret)",
+            name != INTERNAL_KEY,
+            "invalid SKYCAMP_CONFIG: {path} line {}: {INTERNAL_KEY} is a secret; give it in the environment (e.g. from a Kubernetes Secret)",
             n + 1
         );
         let Some(arg) = subcommand.get_arguments().find(|a| a.get_env().is_some_and(|e| e == name)) else {

@@ -62,7 +62,7 @@ pub fn serve_args(settings: &Settings, service: Service) -> Vec<String> {
 /// The secrets a child process needs, as its environment: secrets never travel on a command line
 /// (other users can read it in `ps`).
 pub fn child_env(settings: &Settings) -> Vec<(&'static str, String)> {
-    let mut env = vec![("SKYCAMP_INTERNAL_KEY", settings.internal_key.expose())];
+    let mut env = vec![(crate::config::INTERNAL_KEY, settings.internal_key.expose())];
     env.extend(crate::config::database_url(settings).map(|url| ("SKYCAMP_DATABASE_URL", url.to_owned())));
     env
 }

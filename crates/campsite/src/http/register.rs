@@ -46,13 +46,8 @@ impl CampsiteBody {
             || self.price_per_night.is_some()
             || self.capacity.is_some()
             || self.amenities.is_some();
-        (!known && !self.unknown.is_empty()).then(|| {
-            let given: Vec<&str> = self.unknown.keys().map(String::as_str).collect();
-            Invalid(format!(
-                "no field to change: {} is not one; give name, location, description, pricePerNight, capacity or amenities",
-                given.join(", ")
-            ))
-        })
+        let fields = "name, location, description, pricePerNight, capacity or amenities";
+        Invalid::only_unknown(known, self.unknown.keys().map(String::as_str), fields)
     }
 }
 

@@ -32,13 +32,7 @@ impl FlightBody {
     pub fn only_unknown_fields(&self) -> Option<Invalid> {
         let known =
             self.flight_name.is_some() || self.destination.is_some() || self.price.is_some() || self.seat.is_some();
-        (!known && !self.unknown.is_empty()).then(|| {
-            let given: Vec<&str> = self.unknown.keys().map(String::as_str).collect();
-            Invalid(format!(
-                "no field to change: {} is not one; give flightName, destination, price or seat",
-                given.join(", ")
-            ))
-        })
+        Invalid::only_unknown(known, self.unknown.keys().map(String::as_str), "flightName, destination, price or seat")
     }
 }
 

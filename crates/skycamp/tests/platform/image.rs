@@ -279,22 +279,20 @@ async fn a_rolling_update_of_containers_under_load_fails_no_request() {
                 .map(String::from)
                 .to_vec();
         args.extend(["--tmpfs".into(), "/data:uid=65532,gid=65532".into()]);
-        let env = [
-            ("SKYCAMP_BIND", "127.0.0.1".to_owned()),
-            ("SKYCAMP_DATABASE_URL", database.clone()),
-            ("SKYCAMP_KAFKA_BROKERS", brokers.clone()),
-            ("SKYCAMP_KAFKA_NAMESPACE", namespace.clone()),
-            ("SKYCAMP_KAFKA_PARTITIONS", "3".into()),
-            ("SKYCAMP_INTERNAL_KEY", key.expose().to_owned()),
-            ("SKYCAMP_DRAIN_MS", "2000".into()),
-            ("SKYCAMP_LOG", "warn".into()),
+        let mut env = vec![
+            ("SKYCAMP_BIND".to_owned(), "127.0.0.1".to_owned()),
+            ("SKYCAMP_DATABASE_URL".into(), database.clone()),
+            ("SKYCAMP_KAFKA_BROKERS".into(), brokers.clone()),
+            ("SKYCAMP_KAFKA_NAMESPACE".into(), namespace.clone()),
+            ("SKYCAMP_KAFKA_PARTITIONS".into(), "3".into()),
+            ("SKYCAMP_INTERNAL_KEY".into(), key.expose().to_owned()),
+            ("SKYCAMP_DRAIN_MS".into(), "2000".into()),
+            ("SKYCAMP_LOG".into(), "warn".into()),
         ];
         let services =
             ["GATEWAY", "RESERVATION", "FLIGHT", "PAYMENT", "CAMPSITE", "MILEAGE", "NOTIFICATION", "REVIEW", "ACCOUNT"];
-        for (var, value) in env.into_iter().chain(services.iter().zip(&ports).map(|(s, p)| {
-            let var: &'static str = Box::leak(format!("SKYCAMP_{s}_PORT").into_boxed_str());
-            (var, p.to_string())
-        })) {
+        env.extend(services.iter().zip(&ports).map(|(s, p)| (format!("SKYCAMP_{s}_PORT"), p.to_string())));
+        for (var, value) in env {
             args.extend(["-e".into(), format!("{var}={value}")]);
         }
         args.push(image.clone());
