@@ -13,9 +13,10 @@ ARG RUST_IMAGE=rust:1.94-slim-bookworm
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build
-# librdkafka is built from source by rdkafka-sys (make, a C and C++ compiler, perl for its configure).
+# librdkafka is built from source by rdkafka-sys (make, a C and C++ compiler, perl for its configure);
+# the web sites' htmx comes from the npm registry at build time (crates/web/build.rs runs npm ci).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends g++ make perl zlib1g-dev \
+ && apt-get install -y --no-install-recommends g++ make perl zlib1g-dev nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

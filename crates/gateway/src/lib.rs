@@ -85,6 +85,8 @@ pub struct Config {
     pub limits: Limits,
     /// The public API's OpenAPI document, served at `/openapi.json` with a browsable `/docs`.
     pub api: Option<utoipa::openapi::OpenApi>,
+    /// Verifies the web sites' session tokens (the same verifier as every service's).
+    pub auth: skycamp_platform::auth::Auth,
 }
 
 /// Overload protection: beyond these the gateway answers at once instead of queueing.
@@ -150,7 +152,9 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
             .route("/accounts", any(forward).layer(limit));
     }
     let routes = std::sync::Arc::new(templates(config.api.as_ref()));
-    let proxy = proxy.with_state(Proxy { http, upstreams: config.upstreams.parse()?, routes });
+    let upstreams = config.upstreams.parse()?;
+    let reservation = upstreams.reservation.clone();
+    let proxy = proxy.with_state(Proxy { http: http.clone(), upstreams, routes });
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: BoxError| async {
             ApiError::unavailable("the gateway is at capacity, try again shortly", 1)
@@ -158,6 +162,10 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
         .load_shed()
         .concurrency_limit(config.limits.max_in_flight.max(1));
     let proxy = proxy.layer(shed).layer(axum::middleware::from_fn(read_body_first));
+    // The web sites call the API in process, through the same routes and limits.
+    let sites =
+        skycamp_web::router(std::sync::Arc::new(InProcess { api: proxy.clone(), reservation, http }), config.auth);
+    let proxy = sites.merge(proxy);
     let docs = |router: Router| match config.api.clone() {
         // Swagger UI's files come from the `utoipa-swagger-ui-vendored` crate, built in.
         Some(api) => router.merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api)),
@@ -173,6 +181,44 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
         .finish()
         .ok_or_else(|| anyhow::anyhow!("invalid gateway rate limit"))?;
     Ok(docs(proxy.layer(GovernorLayer::new(rate).error_handler(too_many))))
+}
+
+/// What the web sites use of the gateway: the API in process, and the reservation service's
+/// metrics.
+struct InProcess {
+    api: Router,
+    reservation: Endpoints,
+    http: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl skycamp_web::Backend for InProcess {
+    async fn call(&self, request: Request) -> Response {
+        use tower::ServiceExt as _;
+        match self.api.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    async fn bookings_placed(&self) -> anyhow::Result<f64> {
+        let mut total = 0.0;
+        for base in self.reservation.bases() {
+            let text = self.http.get(format!("{base}/metrics")).send().await?.error_for_status()?.text().await?;
+            total += placed(&text);
+        }
+        Ok(total)
+    }
+}
+
+/// The sum of `skycamp_bookings_total{…outcome="placed"…}` in a Prometheus text exposition.
+fn placed(exposition: &str) -> f64 {
+    let name = format!("{}{{", skycamp_platform::metrics::BOOKINGS);
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&name) && l.contains("outcome=\"placed\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// The rate limiter's answer, as a problem document.
@@ -416,6 +462,15 @@ mod tests {
     }
 
     #[test]
+    fn bookings_placed_are_summed_over_kinds() {
+        let text = "# TYPE skycamp_bookings_total counter\n\
+            skycamp_bookings_total{kind=\"flight\",outcome=\"placed\"} 3\n\
+            skycamp_bookings_total{kind=\"campsite\",outcome=\"placed\"} 2\n\
+            skycamp_bookings_total{kind=\"flight\",outcome=\"confirmed\"} 3\n";
+        assert_eq!(placed(text), 5.0);
+    }
+
+    #[test]
     fn unknown_prefixes_are_not_proxied() {
         let u = upstreams();
         assert_eq!(r(&u, "/admin"), None);
@@ -452,9 +507,10 @@ mod overload_tests {
             review: u("v"),
             account: u("a"),
         };
-        let gateway = router(Config { upstreams, timeout: Duration::from_secs(10), limits, api: None })
-            .unwrap()
-            .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
+        let gateway =
+            router(Config { upstreams, timeout: Duration::from_secs(10), limits, api: None, auth: Auth::off() })
+                .unwrap()
+                .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(skycamp_platform::server::serve(listener, gateway, Default::default(), Default::default()));

@@ -328,7 +328,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             key_retention: settings.idempotency_retention,
             inbox_retention: settings.inbox_retention,
         });
-        let mut router = build(settings, service, ctx.as_ref(), &url)
+        let mut router = build(settings, service, ctx.as_ref(), &url, &auth)
             .await
             .with_context(|| format!("starting {}", service.name()))?;
         // The account service publishes and consumes no events: no dead letters, inbox or outbox.
@@ -504,6 +504,7 @@ async fn build(
     service: Service,
     ctx: Option<&Context>,
     url: &dyn Fn(Service) -> String,
+    auth: &Auth,
 ) -> anyhow::Result<axum::Router> {
     let ctx = || ctx.ok_or_else(|| anyhow::anyhow!("{} needs a database", service.name()));
     match service {
@@ -547,6 +548,7 @@ async fn build(
             timeout: settings.gateway_timeout,
             limits: settings.gateway_limits,
             api: Some(crate::openapi::document()),
+            auth: auth.clone(),
         }),
     }
 }

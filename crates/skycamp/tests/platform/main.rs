@@ -30,3 +30,4 @@ mod scaleout;
 mod seed_httpie;
 mod stuck;
 mod support;
+mod web;

@@ -1,0 +1,220 @@
+//! The customer site and the admin site in a real browser: Debian's Chromium driven by Playwright
+//! (`tests/web/walk.mjs`), with local accounts. Each walk also checks every page it visits with
+//! axe-core and at a phone's width, and leaves screenshots in `target/web-artifacts`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use skycamp::app::{self, AdminPassword, AuthMode, Service, Settings};
+use skycamp_account::keys::SigningKeys;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::access::{call, token};
+use crate::support::{TestApp, all_but, cannot_run, eventually};
+
+const ADMIN_PASSWORD: &str = "correct horse battery";
+const PASSWORD: &str = "s3cret-enough";
+
+fn chromium() -> PathBuf {
+    std::env::var_os("SKYCAMP_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Where the walker lives, when it and the browser are installed.
+fn walker() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
+    if !dir.join("node_modules/playwright-core").exists() {
+        cannot_run("tests/web has no node_modules (scripts/setup runs npm ci there)");
+        return None;
+    }
+    if !chromium().exists() {
+        cannot_run("Chromium is not installed (scripts/setup: apt-get install chromium)");
+        return None;
+    }
+    Some(dir)
+}
+
+/// Screenshots and failure pages, kept for CI to upload.
+fn artifacts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-artifacts")
+}
+
+/// Runs one scenario of the walker against `base`; answers each `WAIT what` it prints with
+/// `on_wait(what)`; returns the JSON it prints last. Fails the test with the walker's own account
+/// of what went wrong.
+async fn walk(dir: &Path, scenario: &str, base: &str, args: Value, mut on_wait: impl AsyncFnMut(&str)) -> Value {
+    let mut child = tokio::process::Command::new("node")
+        .arg("walk.mjs")
+        .args([scenario, base, artifacts().to_str().unwrap(), &args.to_string()])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await.ok();
+        text
+    });
+    let mut last = String::new();
+    let run = async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Some(what) = line.strip_prefix("WAIT ") {
+                on_wait(what).await;
+                stdin.write_all(b"OK\n").await.unwrap();
+            } else {
+                last = line;
+            }
+        }
+        child.wait().await.unwrap()
+    };
+    let status =
+        tokio::time::timeout(std::time::Duration::from_secs(300), run).await.expect("the walk ends within 5 minutes");
+    let errors = errors.await.unwrap();
+    assert!(status.success(), "the {scenario} walk failed:\n{errors}\n(screenshots in {})", artifacts().display());
+    serde_json::from_str(&last).unwrap_or_else(|e| panic!("the walk's last line is its result ({e}): {last}"))
+}
+
+/// Settings with local accounts, an admin, and `keys` (the same over a restart).
+fn local(keys: SecretString) -> impl Fn(&mut Settings) + Clone {
+    move |s: &mut Settings| {
+        s.auth.mode = AuthMode::Local;
+        s.auth.admin_password = Some(AdminPassword::Plain(ADMIN_PASSWORD.to_owned().into()));
+        s.auth.token_keys = Some(keys.clone());
+        // Every page of a walk is one visitor; the walks sign in more than a person would.
+        s.gateway_limits.sign_ins_per_minute = 0;
+    }
+}
+
+/// A flight registered by the admin, once `flightStatuses` shows it.
+async fn flight(app: &TestApp, admin: &str, name: &str, price: i64, seat: i64) -> i64 {
+    let body = json!({ "flightName": name, "destination": "Jeju", "price": price, "seat": seat });
+    let (code, f) = call(app, Method::POST, "/flights", Some(admin), Some(&body)).await;
+    assert_eq!(code, 201, "{f}");
+    let id = f["id"].as_i64().unwrap();
+    eventually("the flight is listed", || async {
+        call(app, Method::GET, &format!("/flightStatuses/{id}"), None, None).await.0 == 200
+    })
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn the_flight_seed_in_a_browser_booked_while_the_airline_is_down() {
+    let Some(dir) = walker() else { return };
+    let keys = SigningKeys::generate().unwrap();
+    let adjust = local(keys);
+    let mut app = TestApp::spawn_with(adjust.clone()).await;
+    let admin = token(&app, "admin", ADMIN_PASSWORD).await;
+    let flight_id = flight(&app, &admin, "KE1203", 300_000, 10).await;
+
+    // The airline's service goes down; everything else comes back on the same data.
+    app.stop().await;
+    let mut s = crate::support::settings(app.dir.path());
+    adjust(&mut s);
+    s.clock = app.clock.clone();
+    s.remote.insert(Service::Flight, "http://127.0.0.1:9".into());
+    let partial = app::start(&s, &all_but(Service::Flight)).await.expect("the other services start");
+    app.gateway = partial.url(Service::Gateway);
+    app.running = Some(partial);
+
+    let (a, b) = ("01077770001", "01077770002");
+    let args = json!({ "flightId": flight_id, "seats": 10, "phoneA": a, "phoneB": b, "password": PASSWORD });
+    let mut airline = None;
+    let out = walk(&dir, "flight", &app.gateway, args, async |what| {
+        assert_eq!(what, "start the flight service");
+        let mut s = s.clone();
+        s.ports.insert(Service::Flight, 0);
+        airline = Some(app::start(&s, &[Service::Flight]).await.unwrap());
+    })
+    .await;
+
+    // What the pages said is what the services hold: cancelled, refunded, every seat back.
+    let id = out["reservation"].as_i64().unwrap();
+    let (_, r) = call(&app, Method::GET, &format!("/reservations/{id}"), Some(&admin), None).await;
+    assert_eq!(r["status"], "CANCELLED");
+    assert_eq!(r["phone"], a);
+    let (_, payments) = call(&app, Method::GET, &format!("/payments?reservationId={id}"), Some(&admin), None).await;
+    let statuses: Vec<&str> = payments.as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["REFUNDED"], "charged once, refunded once");
+    let (_, f) = call(&app, Method::GET, &format!("/flightStatuses/{flight_id}"), None, None).await;
+    assert_eq!(f["seat"], 10, "every seat is free again");
+    if let Some(airline) = airline {
+        airline.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn the_admin_site_in_a_browser_shows_the_domains_refusal_at_its_field() {
+    let Some(dir) = walker() else { return };
+    let keys = SigningKeys::generate().unwrap();
+    let app = TestApp::spawn_with(local(keys)).await;
+    let admin = token(&app, "admin", ADMIN_PASSWORD).await;
+    // A flight with seats sold, so that fewer seats than sold can be tried.
+    let sold = flight(&app, &admin, "OZ8901", 90_000, 5).await;
+    let buyer = "01077770009";
+    let (code, _) =
+        call(&app, Method::POST, "/accounts", None, Some(&json!({ "phone": buyer, "password": PASSWORD }))).await;
+    assert_eq!(code, 202);
+    let customer = token(&app, buyer, PASSWORD).await;
+    let (code, r) =
+        call(&app, Method::POST, "/reservations", Some(&customer), Some(&json!({ "flightId": sold, "count": 3 })))
+            .await;
+    assert_eq!(code, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    eventually("the booking is confirmed", || async {
+        call(&app, Method::GET, &format!("/reservations/{id}"), Some(&customer), None).await.1["status"] == "CONFIRMED"
+    })
+    .await;
+
+    let args =
+        json!({ "phoneA": "01077770010", "password": PASSWORD, "adminPassword": ADMIN_PASSWORD, "soldFlightId": sold });
+    walk(&dir, "admin", &app.gateway, args, async |what| panic!("unexpected wait: {what}")).await;
+
+    let (_, f) = call(&app, Method::GET, &format!("/flights/{sold}"), Some(&admin), None).await;
+    assert_eq!((f["seat"].as_i64(), f["seatsLeft"].as_i64()), (Some(5), Some(2)), "the refused change changed nothing");
+}
+
+#[tokio::test]
+async fn the_camping_seeds_eleven_requirements_in_a_browser() {
+    let Some(dir) = walker() else { return };
+    let keys = SigningKeys::generate().unwrap();
+    let app = TestApp::spawn_with(local(keys)).await;
+    let phone = "01077770020";
+    let args = json!({
+        "phoneA": phone, "password": PASSWORD, "adminPassword": ADMIN_PASSWORD,
+        "stay": [app.day(1), app.day(3)], "other": [app.day(5), app.day(6)],
+    });
+    let out = walk(&dir, "camping", &app.gateway, args, async |what| {
+        assert_eq!(what, "move the clock past the check-out");
+        app.clock.advance_days(3);
+    })
+    .await;
+
+    let admin = token(&app, "admin", ADMIN_PASSWORD).await;
+    let (_, mine) = call(&app, Method::GET, &format!("/reservations?phone={phone}"), Some(&admin), None).await;
+    let mut statuses: Vec<(i64, String)> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r["status"].as_str().unwrap().to_owned()))
+        .collect();
+    statuses.sort();
+    let (stay, cancelled) = (out["stay"].as_i64().unwrap(), out["cancelled"].as_i64().unwrap());
+    let mut expected = vec![(stay, "CONFIRMED".to_owned()), (cancelled, "CANCELLED".to_owned())];
+    expected.sort();
+    assert_eq!(statuses, expected, "two bookings, though one form was sent twice");
+    let (_, ledger) = call(&app, Method::GET, &format!("/mileages/{phone}"), Some(&admin), None).await;
+    let causes: Vec<&str> =
+        ledger["entries"].as_array().unwrap().iter().map(|e| e["cause"].as_str().unwrap()).collect();
+    assert!(causes.len() >= 4, "earned twice, deducted once, reviewed once: {causes:?}");
+    let (_, reviews) = call(&app, Method::GET, &format!("/reviews?campsiteId={}", out["site"]), None, None).await;
+    assert_eq!(reviews.as_array().unwrap().len(), 1);
+}
