@@ -87,6 +87,8 @@ pub struct Config {
     pub api: Option<utoipa::openapi::OpenApi>,
     /// Verifies the web sites' session tokens (the same verifier as every service's).
     pub auth: skycamp_platform::auth::Auth,
+    /// With oidc: how the web sites send people to the provider to sign in.
+    pub sign_in: Option<skycamp_web::OidcClient>,
 }
 
 /// Overload protection: beyond these the gateway answers at once instead of queueing.
@@ -163,8 +165,11 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
         .concurrency_limit(config.limits.max_in_flight.max(1));
     let proxy = proxy.layer(shed).layer(axum::middleware::from_fn(read_body_first));
     // The web sites call the API in process, through the same routes and limits.
-    let sites =
-        skycamp_web::router(std::sync::Arc::new(InProcess { api: proxy.clone(), reservation, http }), config.auth);
+    let sites = skycamp_web::router(
+        std::sync::Arc::new(InProcess { api: proxy.clone(), reservation, http }),
+        config.auth,
+        config.sign_in,
+    );
     let proxy = sites.merge(proxy);
     let docs = |router: Router| match config.api.clone() {
         // Swagger UI's files come from the `utoipa-swagger-ui-vendored` crate, built in.
@@ -507,10 +512,16 @@ mod overload_tests {
             review: u("v"),
             account: u("a"),
         };
-        let gateway =
-            router(Config { upstreams, timeout: Duration::from_secs(10), limits, api: None, auth: Auth::off() })
-                .unwrap()
-                .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
+        let gateway = router(Config {
+            upstreams,
+            timeout: Duration::from_secs(10),
+            limits,
+            api: None,
+            auth: Auth::off(),
+            sign_in: None,
+        })
+        .unwrap()
+        .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(skycamp_platform::server::serve(listener, gateway, Default::default(), Default::default()));

@@ -164,6 +164,11 @@ pub struct AuthSettings {
     pub token_keys: Option<secrecy::SecretString>,
     /// `SKYCAMP_ADMIN_PASSWORD` (hashed at start-up) or `SKYCAMP_ADMIN_PASSWORD_HASH`.
     pub admin_password: Option<AdminPassword>,
+    /// With oidc: the web sites' client id and secret at the provider (browser sign-in).
+    pub client_id: Option<String>,
+    pub client_secret: Option<secrecy::SecretString>,
+    /// With oidc: the scopes the web sites ask the provider for.
+    pub scope: String,
 }
 
 /// The admin's password as given: plain (hashed when the account service starts) or hashed.
@@ -184,6 +189,9 @@ impl Default for AuthSettings {
             token_ttl: Duration::from_secs(15 * 60),
             token_keys: None,
             admin_password: None,
+            client_id: None,
+            client_secret: None,
+            scope: "openid".into(),
         }
     }
 }
@@ -549,6 +557,15 @@ async fn build(
             limits: settings.gateway_limits,
             api: Some(crate::openapi::document()),
             auth: auth.clone(),
+            sign_in: match (&settings.auth.mode, &settings.auth.client_id) {
+                (AuthMode::Oidc, Some(client_id)) => Some(skycamp_web::OidcClient {
+                    issuer: settings.auth.issuer.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: settings.auth.client_secret.clone(),
+                    scope: settings.auth.scope.clone(),
+                }),
+                _ => None,
+            },
         }),
     }
 }

@@ -75,6 +75,15 @@ pub struct Options {
     /// With oidc: the role that makes an admin [default: admin].
     #[arg(long, env = "SKYCAMP_AUTH_ADMIN_ROLE")]
     pub auth_admin_role: Option<String>,
+    /// With oidc: the web sites' client at the provider, for signing in in a browser (the
+    /// authorization code flow with PKCE; its secret is SKYCAMP_AUTH_CLIENT_SECRET). Without it
+    /// the sites offer no sign-in with oidc.
+    #[arg(long, env = "SKYCAMP_AUTH_CLIENT_ID")]
+    pub auth_client_id: Option<String>,
+    /// With oidc: the scopes the web sites ask for, space-separated; add what the provider needs
+    /// to issue access tokens for SKYCAMP_AUTH_AUDIENCE [default: openid].
+    #[arg(long, env = "SKYCAMP_AUTH_SCOPE")]
+    pub auth_scope: Option<String>,
     /// Lifetime of the tokens Skycamp issues, in seconds [default: 900].
     #[arg(long, env = "SKYCAMP_TOKEN_TTL_SECS", value_parser = clap::value_parser!(u64).range(30..=86_400))]
     pub token_ttl_secs: Option<u64>,
@@ -339,6 +348,15 @@ impl Options {
             }
         }
         given!(self.token_ttl_secs, auth.token_ttl, Duration::from_secs);
+        if let Some(id) = &self.auth_client_id {
+            ensure!(!id.trim().is_empty(), "invalid SKYCAMP_AUTH_CLIENT_ID: empty");
+            auth.client_id = Some(id.clone());
+        }
+        if let Some(scope) = &self.auth_scope {
+            ensure!(scope.split(' ').any(|s| s == "openid"), "invalid SKYCAMP_AUTH_SCOPE: it must include openid");
+            auth.scope = scope.clone();
+        }
+        auth.client_secret = std::env::var(AUTH_CLIENT_SECRET).ok().filter(|s| !s.is_empty()).map(SecretString::from);
         if let Ok(keys) = std::env::var(TOKEN_KEYS) {
             let keys = SecretString::from(keys);
             skycamp_account::keys::SigningKeys::parse(&keys).context("invalid SKYCAMP_TOKEN_KEYS")?;
@@ -415,7 +433,9 @@ pub const INTERNAL_KEY: &str = "SKYCAMP_INTERNAL_KEY";
 pub const TOKEN_KEYS: &str = "SKYCAMP_TOKEN_KEYS";
 pub const ADMIN_PASSWORD: &str = "SKYCAMP_ADMIN_PASSWORD";
 pub const ADMIN_PASSWORD_HASH: &str = "SKYCAMP_ADMIN_PASSWORD_HASH";
-pub const SECRETS: [&str; 4] = [INTERNAL_KEY, TOKEN_KEYS, ADMIN_PASSWORD, ADMIN_PASSWORD_HASH];
+/// The web sites' client secret at the OpenID provider.
+pub const AUTH_CLIENT_SECRET: &str = "SKYCAMP_AUTH_CLIENT_SECRET";
+pub const SECRETS: [&str; 5] = [INTERNAL_KEY, TOKEN_KEYS, ADMIN_PASSWORD, ADMIN_PASSWORD_HASH, AUTH_CLIENT_SECRET];
 
 /// Every variable the services read (the `up` and `serve` commands of `command`, the whole
 /// `skycamp` command line), with what it sets: each argument's variable with its help, then the

@@ -87,6 +87,8 @@ pub struct FormPage {
     pub aside: Option<(&'static str, &'static str)>,
     /// A second form on the page: a button that posts to a URL (delete beside edit).
     pub danger: Option<(String, &'static str)>,
+    /// Instead of the form: a button to sign in at the OpenID provider.
+    pub provider: Option<String>,
     pub admin_page: bool,
 }
 
@@ -104,6 +106,7 @@ impl FormPage {
             notice: None,
             aside: None,
             danger: None,
+            provider: None,
             admin_page: visit.path.starts_with("/admin"),
         }
     }

@@ -95,6 +95,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("admin", "Admin", "관리자"),
     ("sign_in", "Sign in", "로그인"),
     ("sign_up", "Create an account", "회원가입"),
+    ("sign_in_provider", "Sign in with your account provider", "계정 제공자로 로그인"),
     ("sign_out", "Sign out", "로그아웃"),
     ("signed_in_as", "Signed in as", "로그인:"),
     ("act_as", "Act as a customer", "고객으로 이용하기"),

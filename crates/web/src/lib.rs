@@ -20,6 +20,7 @@ mod customer;
 mod format;
 mod forms;
 mod i18n;
+mod oidc;
 mod page;
 mod session;
 
@@ -35,6 +36,7 @@ use axum::routing::{get, post};
 use skycamp_platform::auth::Auth;
 
 pub use i18n::Lang;
+pub use oidc::OidcClient;
 
 /// What the sites need from the gateway they are served by.
 #[async_trait::async_trait]
@@ -50,6 +52,8 @@ pub trait Backend: Send + Sync + 'static {
 pub struct Web {
     backend: Arc<dyn Backend>,
     auth: Auth,
+    /// With oidc: signing in at the provider.
+    oidc: Option<Arc<oidc::Oidc>>,
     /// Bookings-placed readings for the admin's live rate, oldest first.
     readings: Mutex<std::collections::VecDeque<(std::time::Instant, f64)>>,
 }
@@ -57,8 +61,9 @@ pub struct Web {
 type State = axum::extract::State<Arc<Web>>;
 
 /// The routes of both sites.
-pub fn router(backend: Arc<dyn Backend>, auth: Auth) -> Router {
-    let web = Arc::new(Web { backend, auth, readings: Mutex::default() });
+pub fn router(backend: Arc<dyn Backend>, auth: Auth, sign_in: Option<OidcClient>) -> Router {
+    let oidc = sign_in.map(oidc::Oidc::new);
+    let web = Arc::new(Web { backend, auth, oidc, readings: Mutex::default() });
     Router::new()
         .route("/", get(customer::home))
         .route("/assets/htmx.min.js", get(htmx))
@@ -66,6 +71,8 @@ pub fn router(backend: Arc<dyn Backend>, auth: Auth) -> Router {
         .route("/lang", get(session::switch_language))
         .route("/signin", get(session::sign_in_form).post(session::sign_in))
         .route("/signup", get(session::sign_up_form).post(session::sign_up))
+        .route("/signin/oidc", get(oidc::start))
+        .route("/signin/callback", get(oidc::finish))
         .route("/signout", post(session::sign_out))
         .route("/book/flights/{id}", get(customer::flight).post(customer::book_flight))
         .route("/book/campsites/{id}", get(customer::campsite).post(customer::book_campsite))

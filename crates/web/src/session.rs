@@ -150,9 +150,15 @@ pub struct SignInForm {
     signed_up: Option<String>,
 }
 
-fn sign_in_page(visit: &Visit, form: &SignInForm, error: Option<(String, String)>) -> FormPage {
+fn sign_in_page(web: &Web, visit: &Visit, form: &SignInForm, error: Option<(String, String)>) -> FormPage {
     let t = visit.lang;
     let mut page = FormPage::new(visit, t.s("sign_in"), "/signin", t.s("sign_in"));
+    if web.oidc.is_some() {
+        // Passwords are the provider's: the page only sends the visitor there.
+        let next = crate::api::encode(&local(form.next.as_deref()));
+        page.provider = Some(format!("/signin/oidc?next={next}"));
+        return page;
+    }
     if visit.auth_off() {
         page.notice = Some(t.s("act_as_hint").to_owned());
         page.fields.push(Field::text("phone", t.s("phone"), form.phone.clone()).kind("tel").autocomplete("tel"));
@@ -175,8 +181,8 @@ fn sign_in_page(visit: &Visit, form: &SignInForm, error: Option<(String, String)
 }
 
 /// `GET /signin`.
-pub async fn sign_in_form(visit: Visit, Query(form): Query<SignInForm>) -> Response {
-    sign_in_page(&visit, &form, None).into_response()
+pub async fn sign_in_form(state: State, visit: Visit, Query(form): Query<SignInForm>) -> Response {
+    sign_in_page(&state.0, &visit, &form, None).into_response()
 }
 
 /// `POST /signin`: a token from the account service in a cookie, then back where the visitor was.
@@ -190,7 +196,7 @@ pub async fn sign_in(state: State, visit: Visit, axum::Form(form): axum::Form<Si
                 r.headers_mut().insert(header::SET_COOKIE, visit.set_cookie("phone", phone.as_str(), 30 * 24 * 3600));
                 r
             }
-            Err(e) => refused(sign_in_page(&visit, &form, Some(("phone".into(), e.to_string())))),
+            Err(e) => refused(sign_in_page(web, &visit, &form, Some(("phone".into(), e.to_string())))),
         };
     }
     let body = serde_json::json!({ "username": form.username, "password": form.password });
@@ -206,7 +212,7 @@ pub async fn sign_in(state: State, visit: Visit, axum::Form(form): axum::Form<Si
             r
         }
         Err(p) if p.is_form_error() || p.status == StatusCode::UNAUTHORIZED => {
-            refused(sign_in_page(&visit, &form, Some(("password".into(), p.detail))))
+            refused(sign_in_page(web, &visit, &form, Some(("password".into(), p.detail))))
         }
         Err(p) => p.page(&visit),
     }
@@ -242,8 +248,8 @@ fn sign_up_page(visit: &Visit, form: &SignUpForm, error: Option<(String, String)
 }
 
 /// `GET /signup`.
-pub async fn sign_up_form(visit: Visit) -> Response {
-    if visit.auth_off() {
+pub async fn sign_up_form(state: State, visit: Visit) -> Response {
+    if visit.auth_off() || state.0.oidc.is_some() {
         return Redirect::to("/signin").into_response();
     }
     sign_up_page(&visit, &SignUpForm::default(), None).into_response()

@@ -12,9 +12,9 @@ use crate::access::call;
 use crate::support::{TestApp, cannot_run, eventually, free_port};
 
 /// The provider as a child process, killed on drop.
-struct Issuer {
+pub(crate) struct Issuer {
     child: tokio::process::Child,
-    url: String,
+    pub(crate) url: String,
     port: u16,
 }
 
@@ -22,6 +22,11 @@ impl Issuer {
     /// Starts the provider on `port`; None (after `cannot_run`) when Node.js or its packages
     /// are missing.
     async fn start(port: u16) -> Option<Self> {
+        Self::start_with(port, None).await
+    }
+
+    /// [`Issuer::start`], with the web sites' client sending people back to `redirect`.
+    pub(crate) async fn start_with(port: u16, redirect: Option<&str>) -> Option<Self> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
         if !dir.join("node_modules/oidc-provider").exists() {
             cannot_run("tests/oidc has no node_modules (scripts/setup runs npm ci there)");
@@ -30,6 +35,7 @@ impl Issuer {
         let child = tokio::process::Command::new("node")
             .arg("issuer.mjs")
             .arg(port.to_string())
+            .args(redirect)
             .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

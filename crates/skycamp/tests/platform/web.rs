@@ -218,3 +218,26 @@ async fn the_camping_seeds_eleven_requirements_in_a_browser() {
     let (_, reviews) = call(&app, Method::GET, &format!("/reviews?campsiteId={}", out["site"]), None, None).await;
     assert_eq!(reviews.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn people_sign_in_to_the_sites_at_an_openid_provider() {
+    let Some(dir) = walker() else { return };
+    let (issuer_port, gateway_port) = (crate::support::free_port(), crate::support::free_port());
+    let callback = format!("http://127.0.0.1:{gateway_port}/signin/callback");
+    let Some(issuer) = crate::oidc::Issuer::start_with(issuer_port, Some(&callback)).await else { return };
+    let url = issuer.url.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.ports.insert(Service::Gateway, gateway_port);
+        s.auth.mode = AuthMode::Oidc;
+        s.auth.issuer = url;
+        s.auth.roles_claim = "realm_access.roles".into();
+        s.auth.admin_role = "skycamp-admin".into();
+        s.auth.client_id = Some("skycamp-web".into());
+        s.auth.client_secret = Some("secret-skycamp-web".to_owned().into());
+        s.auth.scope = "openid api".into();
+    })
+    .await;
+    let out = walk(&dir, "oidc", &app.gateway, json!({}), async |what| panic!("unexpected wait: {what}")).await;
+    assert_eq!(out["customer"], "+821055550101", "the provider's verified phone is the customer");
+    drop(issuer);
+}

@@ -100,7 +100,43 @@ async function confirmsLive(page, status) {
   check(await page.evaluate(() => window.skycampSamePage === true), 'the status changed without a reload');
 }
 
+/// Signs in at the OpenID provider's own (development) pages as `login`.
+async function signInAtProvider(page, login) {
+  if (!page.url().includes('/signin')) await go(page, '/signin');
+  await inspect(page, 'sign-in-provider');
+  await page.locator('main a.button').click();
+  await page.locator('input[name=login]').fill(login);
+  await page.locator('input[name=password]').fill('any');
+  await page.locator('button[type=submit]').click();
+  // The provider asks for consent once per client and user.
+  const consent = page.locator('button[type=submit]');
+  await page.waitForURL((u) => u.origin === base || u.pathname.includes('interaction'));
+  if (new URL(page.url()).origin !== base) {
+    await consent.click();
+    await page.waitForURL((u) => u.origin === base);
+  }
+}
+
 const scenarios = {
+  // Signing in at an OpenID provider: a customer (their verified phone) and an admin (a role).
+  async oidc(browser) {
+    const ctx = await browser.newContext({ locale: 'en-US', viewport: DESKTOP });
+    const page = await ctx.newPage();
+    const mine = await go(page, '/my/reservations');
+    check(new URL(page.url()).pathname === '/signin', `signed out, my reservations send me to sign in (${mine.status()})`);
+    await signInAtProvider(page, 'customer-a');
+    const who = await text(page, 'header .who');
+    check(who.includes('+821055550101'), `signed in as the provider's customer: ${who}`);
+    check(new URL(page.url()).pathname === '/my/reservations', 'back where the sign-in started');
+    await inspect(page, 'signed-in');
+    await page.locator('form[action="/signout"] button').click();
+
+    const admin = await (await browser.newContext({ locale: 'en-US', viewport: DESKTOP })).newPage();
+    await signInAtProvider(admin, 'ops');
+    check(new URL(admin.url()).pathname === '/admin', `an admin by the provider's role lands on the console (${admin.url()})`);
+    return { customer: who.split(' ').pop() };
+  },
+
   // The flight seed's stories: list, book and pay, see it confirmed, cancel, seats back; and
   // another customer's reservation URL refused. In Korean, as the seeds' customers read it.
   async flight(browser) {
