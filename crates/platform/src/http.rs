@@ -204,15 +204,23 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Some(_) => return Err(ApiError::bad_request("the request body is not valid JSON")),
         None => return Err(ApiError::bad_request("the request body is empty; expected a JSON object")),
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => ApiError::unprocessable(format!("the request body does not fit: {e}")),
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
-            }
+    use serde_json::error::Category;
+    let refuse = |e: serde_json::Error, path: String| match e.classify() {
+        // The value's own field leads the message ("count: expected a whole number, …"), so a
+        // client can show it next to that field.
+        Category::Data if !path.is_empty() && path != "." => ApiError::unprocessable(format!("{path}: {e}")),
+        Category::Data => ApiError::unprocessable(format!("the request body does not fit: {e}")),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
         }
-    })
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        refuse(e.into_inner(), path)
+    })?;
+    de.end().map_err(|e| refuse(e, String::new()))?;
+    Ok(value)
 }
 
 /// A query-string extractor whose rejections are 400 problem documents.
@@ -531,6 +539,14 @@ mod tests {
         let wrong: Result<Body, _> = parse_object(br#"{"n":"x"}"#);
         assert_eq!(wrong.unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(parse_object::<Body>(br#" {"n":4}"#).unwrap().n, 4);
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_refused_with_its_field_first() {
+        let e = parse_object::<Body>(br#"{"n": "abc"}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(e.detail.starts_with("n: expected a whole number"), "{}", e.detail);
+        assert_eq!(parse_object::<Body>(br#"{"n": 1} x"#).unwrap_err().status, StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -241,3 +241,99 @@ async fn people_sign_in_to_the_sites_at_an_openid_provider() {
     assert_eq!(out["customer"], "+821055550101", "the provider's verified phone is the customer");
     drop(issuer);
 }
+
+/// What a careless or hostile client sends the sites, without a browser: each gets a clear
+/// answer, and nothing is done that should not be.
+#[tokio::test]
+async fn the_sites_refuse_forged_sessions_cross_site_forms_and_bad_input() {
+    let keys = SigningKeys::generate().unwrap();
+    let app = TestApp::spawn_with(local(keys)).await;
+    let admin = token(&app, "admin", ADMIN_PASSWORD).await;
+    let flight_id = flight(&app, &admin, "TW201", 50_000, 4).await;
+    let customer = "01077770030";
+    let (code, _) =
+        call(&app, Method::POST, "/accounts", None, Some(&json!({ "phone": customer, "password": PASSWORD }))).await;
+    assert_eq!(code, 202);
+    let session = format!("token={}", token(&app, customer, PASSWORD).await);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let send = async |method: Method, path: &str, cookie: Option<&str>, form: Option<&str>, origin: Option<&str>| {
+        let mut r = http.request(method, app.url(path));
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        if let Some(f) = form {
+            r = r.header("content-type", "application/x-www-form-urlencoded").body(f.to_owned());
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+        let kind = r.headers().get("content-type").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+        let csp = r.headers().get("content-security-policy").map(|l| l.to_str().unwrap().to_owned());
+        (status, location, kind, csp, r.text().await.unwrap())
+    };
+    let html = "text/html; charset=utf-8";
+
+    // Every page forbids framing and foreign scripts.
+    let (status, _, kind, csp, _) = send(Method::GET, "/", None, None, None).await;
+    assert_eq!((status, kind.as_str()), (200, html));
+    assert!(csp.unwrap().contains("frame-ancestors 'none'"));
+
+    // A path the site cannot read is its own 400 page, not a panic or plain text.
+    let (status, _, kind, _, _) = send(Method::GET, "/my/reservations/abc", Some(&session), None, None).await;
+    assert_eq!((status, kind.as_str()), (400, html));
+
+    // A forged or expired session is nobody: sent to sign in.
+    let (status, location, ..) = send(Method::GET, "/my/reservations", Some("token=not.a.token"), None, None).await;
+    assert_eq!((status, location.as_str()), (303, "/signin?next=%2Fmy%2Freservations"));
+
+    // A form posted from another site is refused, and books nothing.
+    let book = format!("/book/flights/{flight_id}");
+    let (status, _, kind, _, _) =
+        send(Method::POST, &book, Some(&session), Some("count=1"), Some("https://evil.example")).await;
+    assert_eq!((status, kind.as_str()), (403, html));
+
+    // Bad values are shown at their field, with a 422; none books anything.
+    for bad in ["count=abc", "count=0", "count=999", "count=", "count=-1"] {
+        let (status, _, kind, _, body) = send(Method::POST, &book, Some(&session), Some(bad), None).await;
+        assert_eq!((status, kind.as_str()), (422, html), "{bad}: {body}");
+        assert!(body.contains("aria-invalid=\"true\""), "{bad}: the field is marked");
+    }
+    // A form no page of the site sends (a field twice) is refused as a whole.
+    let (status, _, kind, _, _) = send(Method::POST, &book, Some(&session), Some("count=1&count=2"), None).await;
+    assert_eq!((status, kind.as_str()), (422, html));
+    let (_, mine) = call(&app, Method::GET, "/reservations", Some(&session[6..]), None).await;
+    assert_eq!(mine.as_array().unwrap().len(), 0, "nothing was booked");
+
+    // What a visitor typed is shown back escaped, never as markup.
+    let (status, _, _, _, body) =
+        send(Method::POST, "/signup", None, Some("phone=%3Cscript%3Ealert(1)%3C%2Fscript%3E&password=x"), None).await;
+    assert_eq!(status, 422);
+    assert!(!body.contains("<script>alert(1)</script>") && body.contains("&#60;script&#62;alert(1)"));
+
+    // After signing in (or switching language) only a path on this site is followed.
+    let form = format!("username={customer}&password={PASSWORD}&next=https%3A%2F%2Fevil.example");
+    let (status, location, ..) = send(Method::POST, "/signin", None, Some(&form), None).await;
+    assert_eq!((status, location.as_str()), (303, "/"));
+    let (status, location, ..) = send(Method::GET, "/lang?to=en&back=//evil.example", None, None, None).await;
+    assert_eq!((status, location.as_str()), (303, "/"));
+
+    // A customer is refused the admin site, its pages and its forms; nothing changes.
+    let (status, ..) = send(Method::GET, "/admin/payments", Some(&session), None, None).await;
+    assert_eq!(status, 403);
+    let registered = "flightName=X&destination=Y&price=1&seat=1";
+    let (status, ..) = send(Method::POST, "/admin/flights", Some(&session), Some(registered), None).await;
+    assert_eq!(status, 403);
+    let (status, ..) =
+        send(Method::POST, &format!("/admin/flights/{flight_id}/delete"), Some(&session), None, None).await;
+    assert_eq!(status, 403);
+    let (_, flights) = call(&app, Method::GET, "/flights", None, None).await;
+    assert_eq!(flights.as_array().unwrap().len(), 1, "no flight registered or deleted");
+
+    // A body over the limit is refused before it is read.
+    let huge = format!("count={}", "1".repeat(2 * 1024 * 1024));
+    let (status, ..) = send(Method::POST, &book, Some(&session), Some(&huge), None).await;
+    assert_eq!(status, 413);
+}
