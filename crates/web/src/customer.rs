@@ -471,6 +471,9 @@ pub struct StatusFragment {
     status: String,
     text: &'static str,
     polling: bool,
+    /// When the status has just become final: the whole timeline, to replace the page's
+    /// (`hx-swap-oob`).
+    timeline: Option<Vec<Step>>,
 }
 
 impl StatusFragment {
@@ -481,8 +484,26 @@ impl StatusFragment {
             status: status.to_ascii_lowercase(),
             text: status_text(t, status),
             polling: matches!(status, "PENDING_PAYMENT" | "PAID"),
+            timeline: None,
         }
     }
+}
+
+/// One step of a saga's timeline: when, what, the status after it, and why.
+type Step = (String, String, String, String);
+
+fn steps(t: Lang, timeline: &Value) -> Vec<Step> {
+    items(timeline)
+        .iter()
+        .map(|s| {
+            (
+                instant(t, &s["at"]),
+                text(&s["step"]),
+                status_text(t, s["status"].as_str().unwrap_or("")).to_owned(),
+                text(&s["detail"]),
+            )
+        })
+        .collect()
 }
 
 #[derive(Template, WebTemplate)]
@@ -495,7 +516,7 @@ pub struct ReservationPage {
     id: i64,
     facts: Vec<(&'static str, String)>,
     status_html: String,
-    timeline: Vec<(String, String, String, String)>,
+    timeline: Vec<Step>,
     cancel_key: Option<String>,
     review: Option<Vec<Field>>,
     review_hidden: Vec<(&'static str, String)>,
@@ -523,17 +544,7 @@ async fn reservation_page(api: &Api<'_>, visit: &Visit, id: i64) -> Result<Reser
         facts.push((t.s("guests"), int(&r["guests"]).to_string()));
     }
     facts.push((t.s("phone"), text(&r["phone"])));
-    let steps = items(&timeline)
-        .iter()
-        .map(|s| {
-            (
-                instant(t, &s["at"]),
-                text(&s["step"]),
-                status_text(t, s["status"].as_str().unwrap_or("")).to_owned(),
-                text(&s["detail"]),
-            )
-        })
-        .collect();
+    let steps = steps(t, &timeline);
     let can_review = r["kind"] == "campsite" && status == "CONFIRMED";
     Ok(ReservationPage {
         t,
@@ -579,10 +590,19 @@ pub async fn reservation(
     }
 }
 
-/// `GET /my/reservations/{id}/status`: the status fragment htmx polls.
+/// `GET /my/reservations/{id}/status`: the status fragment htmx polls; once the status is
+/// final it brings the whole timeline along, so the page shows how it got there.
 pub async fn status(state: State, visit: Visit, Path(id): Path<i64>) -> Response {
-    match Api::new(&state.0, &visit).get(&format!("/reservations/{id}")).await {
-        Ok(r) => StatusFragment::of(visit.lang, id, r["status"].as_str().unwrap_or("")).into_response(),
+    let api = Api::new(&state.0, &visit);
+    match api.get(&format!("/reservations/{id}")).await {
+        Ok(r) => {
+            let mut fragment = StatusFragment::of(visit.lang, id, r["status"].as_str().unwrap_or(""));
+            if !fragment.polling {
+                let timeline = api.get(&format!("/reservations/{id}/timeline?limit=100")).await;
+                fragment.timeline = timeline.ok().map(|t| steps(visit.lang, &t));
+            }
+            fragment.into_response()
+        }
         Err(p) => (p.status, p.detail).into_response(),
     }
 }

@@ -158,7 +158,7 @@ const scenarios = {
     await waitFor('start the flight service');
     await confirmsLive(page, 'confirmed');
     check((await text(page, '#status')).includes('예약 확정'), 'confirmed, in Korean');
-    check((await text(page, '.timeline')).length > 0, 'the saga timeline is shown');
+    await page.locator('#timeline li', { hasText: '예약 확정' }).first().waitFor({ timeout: 5000 });
     await inspect(page, 'reservation-confirmed');
     check((await seatsOnHome(page, args.flightId)) === `${args.seats - 2} / ${args.seats}`, 'two seats taken');
 
