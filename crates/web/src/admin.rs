@@ -615,8 +615,13 @@ pub async fn dead_letters(state: State, visit: Visit, Query(q): Query<Done>) -> 
         Section::new("", vec![t.s("service"), "#", t.s("event"), t.s("reason"), t.s("attempts"), t.s("when")])
             .numeric(&[4]);
     for service in SERVICES {
+        // One service down hides only its own letters.
         let list = match api.get(&format!("/deadLetters/{service}?limit=100")).await {
             Ok(l) => l,
+            Err(p) if p.status.is_server_error() => {
+                page.notes.push(format!("{service}: {} ({})", t.s("unreachable"), p.detail));
+                continue;
+            }
             Err(p) => return p.page(&visit),
         };
         for d in items(&list) {

@@ -215,6 +215,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("reason", "Error", "오류"),
     ("attempts", "Attempts", "시도 횟수"),
     ("none", "None.", "없음."),
+    ("unreachable", "cannot be reached now", "지금 연결할 수 없음"),
     ("customer", "Customer", "고객"),
     ("created", "Created", "생성"),
     ("done", "Done.", "완료되었습니다."),

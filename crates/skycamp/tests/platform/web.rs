@@ -151,6 +151,76 @@ async fn the_flight_seed_in_a_browser_booked_while_the_airline_is_down() {
     }
 }
 
+/// The admin site's operations on what went wrong: two bookings stuck while the airline is down
+/// (one compensated from the stuck-sagas page, one refunded from the payments page) and a poison
+/// event parked as a dead letter (whose replay fails again, and says so).
+#[tokio::test]
+async fn the_admin_site_compensates_refunds_and_replays_in_a_browser() {
+    let Some(dir) = walker() else { return };
+    let keys = SigningKeys::generate().unwrap();
+    let adjust = local(keys);
+    let mut app = TestApp::spawn_with(adjust.clone()).await;
+    let admin = token(&app, "admin", ADMIN_PASSWORD).await;
+    let flight_id = flight(&app, &admin, "LJ301", 70_000, 6).await;
+    app.stop().await;
+    let mut s = crate::support::settings(app.dir.path());
+    adjust(&mut s);
+    s.consumer_max_attempts = 2;
+    s.clock = app.clock.clone();
+    s.remote.insert(Service::Flight, "http://127.0.0.1:9".into());
+    app.running = Some(app::start(&s, &all_but(Service::Flight)).await.expect("the other services start"));
+    app.gateway = app.running().url(Service::Gateway);
+
+    let customer = "01077770040";
+    let (code, _) =
+        call(&app, Method::POST, "/accounts", None, Some(&json!({ "phone": customer, "password": PASSWORD }))).await;
+    assert_eq!(code, 202);
+    let bearer = token(&app, customer, PASSWORD).await;
+    let mut ids = Vec::new();
+    for count in [1, 2] {
+        let body = json!({ "flightId": flight_id, "count": count });
+        let (code, r) = call(&app, Method::POST, "/reservations", Some(&bearer), Some(&body)).await;
+        assert_eq!(code, 201, "{r}");
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    app.clock.advance(std::time::Duration::from_secs(61));
+    let poison = skycamp_platform::Envelope::new(
+        "reservation",
+        "ReservationPlaced",
+        "reservation/999".into(),
+        json!({ "reservationId": "oops" }),
+    );
+    let record = skycamp_platform::events::Record {
+        topic: "reservation".into(),
+        key: poison.subject.clone(),
+        envelope: poison.clone(),
+    };
+    app.running().transport().publish(&[record]).await.unwrap();
+    eventually("the poison event is parked", || async {
+        let (_, parked) = call(&app, Method::GET, "/deadLetters/campsite", Some(&admin), None).await;
+        parked.as_array().is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    let (_, payments) =
+        call(&app, Method::GET, &format!("/payments?reservationId={}", ids[1]), Some(&admin), None).await;
+    let refunded = payments[0]["id"].as_i64().unwrap();
+
+    let args = json!({ "adminPassword": ADMIN_PASSWORD, "compensate": ids[0], "refund": refunded });
+    walk(&dir, "operations", &app.gateway, args, async |what| panic!("unexpected wait: {what}")).await;
+
+    let (_, r) = call(&app, Method::GET, &format!("/reservations/{}", ids[0]), Some(&admin), None).await;
+    assert_eq!(r["status"], "REJECTED", "compensated from the admin site");
+    eventually("both payments refunded", || async {
+        let mut all = Vec::new();
+        for id in &ids {
+            let (_, p) = call(&app, Method::GET, &format!("/payments?reservationId={id}"), Some(&admin), None).await;
+            all.push(p[0]["status"].as_str().unwrap_or("").to_owned());
+        }
+        all == ["REFUNDED", "REFUNDED"]
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_admin_site_in_a_browser_shows_the_domains_refusal_at_its_field() {
     let Some(dir) = walker() else { return };

@@ -144,14 +144,22 @@ const scenarios = {
     const page = await a.newPage();
     await go(page, '/', 'home');
     check(await page.evaluate(() => document.documentElement.lang) === 'ko', 'Korean from Accept-Language');
+    // The keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    await page.keyboard.press('Tab');
+    check(await page.evaluate(() => document.activeElement.classList.contains('skip')), 'Tab reaches the skip link');
+    await page.keyboard.press('Enter');
+    check(await page.evaluate(() => document.activeElement.id === 'main'), 'the skip link moves focus to the content');
     const row = `tr[data-flight="${args.flightId}"]`;
     check((await text(page, row)).includes('₩300,000'), 'the price reads ₩300,000');
     check((await seatsOnHome(page, args.flightId)) === `${args.seats} / ${args.seats}`, 'every seat is free');
 
     await signUpAndIn(page, args.phoneA, args.password);
     await go(page, `/book/flights/${args.flightId}`, 'book-flight');
+    // Booked from the keyboard alone: Enter in the field submits the form.
     await page.getByLabel('예약 좌석 수').fill('2');
-    const id = await submitBooking(page);
+    await page.getByLabel('예약 좌석 수').press('Enter');
+    await page.waitForURL(/\/my\/reservations\/\d+/);
+    const id = Number(new URL(page.url()).pathname.split('/').pop());
     // The flight service is down: the booking is taken and paid, and waits for its seats.
     check((await text(page, '#status')).includes('결제 완료'), 'paid while the airline is down');
     await inspect(page, 'reservation-paid');
@@ -243,6 +251,38 @@ const scenarios = {
       check(r.status() === 200, `${url} answers 200`);
     }
     check((await go(page, '/admin/audit')) && (await text(page, 'main')).includes('no mismatch'), 'the audit is clean');
+    return {};
+  },
+
+  // What went wrong, put right from the admin site: a stuck saga compensated, a payment
+  // refunded, a dead letter's replay refused (it is still malformed) and shown as such.
+  async operations(browser) {
+    const ctx = await browser.newContext({ locale: 'en-US', viewport: DESKTOP });
+    const page = await ctx.newPage();
+    await signIn(page, 'admin', args.adminPassword);
+    const dashboard = await text(page, 'main');
+    check(/Stuck sagas\s*2/.test(dashboard), `the dashboard counts two stuck sagas: ${dashboard}`);
+    check(/closed|open|half/i.test(await text(page, '.breaker')), 'the breaker state is shown');
+
+    await go(page, '/admin/sagas', 'stuck-sagas');
+    await page.getByRole('button', { name: `Compensate #${args.compensate}` }).click();
+    await page.waitForURL(/\/admin\/sagas\?done=1/);
+    check(await page.getByRole('button', { name: `Compensate #${args.compensate}` }).count() === 0, 'no longer stuck');
+
+    await go(page, '/admin/payments', 'payments');
+    await page.getByRole('button', { name: `Refund #${args.refund}` }).click();
+    await page.waitForURL(/\/admin\/payments\?done=1/);
+    const row = page.locator('main tbody tr', { has: page.locator('th', { hasText: new RegExp(`^${args.refund}$`) }) });
+    check((await row.innerText()).includes('Refunded'), 'the payment reads Refunded');
+
+    await go(page, '/admin/dead-letters', 'dead-letters');
+    const letters = await text(page, 'main table');
+    check(letters.includes('ReservationPlaced'), `the poison event is listed: ${letters}`);
+    const replay = page.locator('main tbody tr', { hasText: 'ReservationPlaced' }).first().getByRole('button');
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), replay.click()]);
+    check(answer.status() === 409, `a replay that fails again is refused (${answer.status()})`);
+    await inspect(page, 'replay-refused');
+    check((await text(page, '.problem')).includes('409'), 'and the page says why');
     return {};
   },
 
