@@ -144,8 +144,18 @@ async fn the_flight_seed_in_a_browser_booked_while_the_airline_is_down() {
     let (_, payments) = call(&app, Method::GET, &format!("/payments?reservationId={id}"), Some(&admin), None).await;
     let statuses: Vec<&str> = payments.as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["REFUNDED"], "charged once, refunded once");
+    // The booking made and cancelled with JavaScript off: cancelled too, and refunded.
+    let plain = out["withoutScript"].as_i64().unwrap();
+    eventually("the booking made without JavaScript is cancelled", || async {
+        call(&app, Method::GET, &format!("/reservations/{plain}"), Some(&admin), None).await.1["status"] == "CANCELLED"
+    })
+    .await;
     let (_, f) = call(&app, Method::GET, &format!("/flightStatuses/{flight_id}"), None, None).await;
-    assert_eq!(f["seat"], 10, "every seat is free again");
+    eventually("every seat is free again", || async {
+        call(&app, Method::GET, &format!("/flightStatuses/{flight_id}"), None, None).await.1["seat"] == 10
+    })
+    .await;
+    assert_eq!(f["totalSeats"], 10);
     if let Some(airline) = airline {
         airline.shutdown().await;
     }

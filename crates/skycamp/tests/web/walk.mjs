@@ -197,7 +197,19 @@ const scenarios = {
     // The language switch.
     await page.getByRole('link', { name: 'English' }).click();
     check(await page.evaluate(() => document.documentElement.lang) === 'en', 'switched to English');
-    return { reservation: id };
+
+    // With JavaScript off, plain forms do it all: sign in, book, cancel.
+    const plain = await (await browser.newContext({ locale: 'en-US', viewport: DESKTOP, javaScriptEnabled: false })).newPage();
+    await go(plain, '/signin');
+    await signIn(plain, args.phoneB, args.password);
+    await go(plain, `/book/flights/${args.flightId}`);
+    await plain.getByLabel(/^Seats to book/).fill('1');
+    const withoutScript = await submitBooking(plain);
+    check(/Paid|Confirmed/.test(await text(plain, '#status')), 'booked and paid without JavaScript');
+    await plain.locator('form[action$="/cancel"] button').click();
+    await plain.waitForURL(/done=1/);
+    check(/Cancelled|Paid|Confirmed/.test(await text(plain, '#status')), 'the cancel was taken');
+    return { reservation: id, withoutScript };
   },
 
   // The admin site: register, edit, delete; a refusal of the domain shown at its field.
@@ -263,6 +275,8 @@ const scenarios = {
     const dashboard = await text(page, 'main');
     check(/Stuck sagas\s*2/.test(dashboard), `the dashboard counts two stuck sagas: ${dashboard}`);
     check(/closed|open|half/i.test(await text(page, '.breaker')), 'the breaker state is shown');
+    const rate = await text(page, '#rate');
+    check(/\b2 bookings placed since start/.test(rate), `the two bookings are counted from the metrics: ${rate}`);
 
     await go(page, '/admin/sagas', 'stuck-sagas');
     await page.getByRole('button', { name: `Compensate #${args.compensate}` }).click();
