@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{Api, Problem, form_key};
+use crate::api::{Api, Problem, form_key, int, items, text};
 use crate::customer::status_text;
 use crate::format::{grouped, instant, won};
 use crate::forms::{Field, FormPage};
@@ -68,22 +68,6 @@ macro_rules! admin_only {
             return r;
         }
     };
-}
-
-fn items(v: &Value) -> &[Value] {
-    v.as_array().map_or(&[], Vec::as_slice)
-}
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 #[derive(Template, WebTemplate)]

@@ -109,6 +109,25 @@ async fn answer(response: Response) -> Result<(Value, HeaderMap), Problem> {
     Err(Problem { status, detail })
 }
 
+/// A number of an answer (0 when missing).
+pub fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+/// A value of an answer as text ("" when missing).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The items of a list answer (none when it is not a list).
+pub fn items(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
 /// `s` as one path segment or query value.
 pub fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{Api, Problem, encode};
+use crate::api::{Api, Problem, encode, int, items, text};
 use crate::format::{date, grouped, instant, iso, today, won};
 use crate::forms::Field;
 use crate::page::{Chrome, Row, Section, TablePage};
@@ -32,18 +32,6 @@ pub fn status_text(t: Lang, status: &str) -> &'static str {
         "DECLINED" => t.s("st_declined"),
         "REFUNDED" => t.s("st_refunded"),
         _ => t.s("st_other"),
-    }
-}
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 
@@ -99,10 +87,6 @@ fn site_card(f: &Value) -> SiteCard {
         capacity: int(&f["capacity"]),
         rating: f["rating"].as_f64().map_or_else(|| "–".to_owned(), |r| format!("★ {r:.1} ({})", int(&f["reviews"]))),
     }
-}
-
-fn items(v: &Value) -> &[Value] {
-    v.as_array().map_or(&[], Vec::as_slice)
 }
 
 /// `GET /`: every flight with its seats left, every campsite with its nights free this month.
