@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// event spans cost; a served platform always has them.
     #[arg(long, value_enum, default_value_t = crate::config::Switch::On)]
     pub telemetry: crate::config::Switch,
+    /// Also measure the limits in the same run (a bare hello server, nginx where installed, the
+    /// disk's durable commit rate) and print each hot path as a ratio to its limit; reads are
+    /// driven by `wrk`. Only for a platform this process starts.
+    #[arg(long)]
+    pub ratios: bool,
 }
 
 /// Latency figures of one phase.
@@ -115,7 +120,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let answered = started.elapsed();
     wait_for_seats(&http, &url, |left| left == 0, &flights).await?;
     wait_until_none_paid(&http, &url).await?;
-    report("POST /reservations (flight)", &booking, started.elapsed(), answered);
+    let flights_confirmed = started.elapsed();
+    report("POST /reservations (flight)", &booking, flights_confirmed, answered);
+    let flight_booking = booking;
 
     drain(running.as_ref()).await?;
     let sites = register_campsites(&http, &url, args.bookings).await?;
@@ -146,6 +153,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if running.is_some() {
         println!("peak resident memory of the whole process (platform + load generator): {} MiB", peak_rss_mib());
     }
+    if let Some(r) = running.as_ref().filter(|_| args.ratios) {
+        let bookings = Bookings { phase: &flight_booking, confirmed: flights_confirmed, count: args.bookings };
+        let rows = ratios(&http, &url, r, &args, dir.path(), bookings).await?;
+        crate::ratios::print(&rows);
+    } else if args.ratios {
+        println!("--ratios needs a platform this process starts (no --url)");
+    }
     if let Some(r) = running {
         r.shutdown().await;
     }
@@ -153,6 +167,97 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     }
     Ok(())
+}
+
+/// The flight booking phase, for the ratios.
+struct Bookings<'a> {
+    phase: &'a Phase,
+    confirmed: Duration,
+    count: usize,
+}
+
+/// Every row of issue 15's table, measured now (docs/PERFORMANCE.md).
+async fn ratios(
+    http: &reqwest::Client,
+    url: &str,
+    running: &app::Running,
+    args: &BenchArgs,
+    dir: &std::path::Path,
+    bookings: Bookings<'_>,
+) -> anyhow::Result<Vec<crate::ratios::Row>> {
+    use crate::ratios::{Row, durable_commits, event_hops, hello, nginx, percentile_ms, wrk};
+    let secs = args.read_secs;
+    let per_sec = |x: f64| format!("{x:.0}/s");
+    let (hello_url, hello_server) = hello().await?;
+    let hello_rate = wrk(&hello_url, secs).await;
+    hello_server.abort();
+    let reservation = running.url(Service::Reservation);
+    let via_gateway = wrk(&format!("{url}/flightStatuses"), secs).await;
+    let direct = wrk(&format!("{reservation}/flightStatuses"), secs).await;
+    let proxy = nginx(&running.addr(Service::Reservation).to_string(), dir).await;
+    let via_nginx = match &proxy {
+        Some(n) => wrk(&format!("{}/flightStatuses", n.url), secs).await,
+        None => None,
+    };
+    drop(proxy);
+    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+    let shown =
+        |x: Option<f64>, what: &str| x.map_or_else(|| "not measured".to_owned(), |x| format!("{what}: {}", per_sec(x)));
+    let hello_shown = shown(hello_rate, "bare hello");
+    let mut rows = vec![
+        Row::new(
+            "`GET /flightStatuses` through the gateway",
+            via_gateway.map_or_else(|| "—".into(), per_sec),
+            hello_shown.clone(),
+            ratio(via_gateway, hello_rate),
+            "≥ 0.5",
+        ),
+        Row::new(
+            "the same, straight to the reservation service",
+            direct.map_or_else(|| "—".into(), per_sec),
+            hello_shown,
+            ratio(direct, hello_rate),
+            "≥ 0.7",
+        ),
+        Row::new(
+            "the gateway's proxying",
+            via_gateway.map_or_else(|| "—".into(), per_sec),
+            shown(via_nginx, "nginx"),
+            ratio(via_gateway, via_nginx),
+            "≥ 1.0",
+        ),
+    ];
+    let commits = durable_commits(dir, Duration::from_secs(3)).await?;
+    let confirmed = bookings.count as f64 / bookings.confirmed.as_secs_f64();
+    rows.push(Row::new(
+        format!("flight bookings confirmed per second ({} bookings, {} clients)", bookings.count, args.concurrency),
+        format!("{confirmed:.0}/s ({:.0}/s answered)", bookings.phase.per_sec()),
+        format!("durable single-row commits: {}", per_sec(commits)),
+        Some(confirmed / commits),
+        "≥ 0.33",
+    ));
+    let hops = event_hops(http, url, 50).await?;
+    rows.push(Row::new(
+        "one event hop (flight registered → in `flightStatuses`, through the gateway), 50 in a row",
+        format!(
+            "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            percentile_ms(&hops, 0.5),
+            percentile_ms(&hops, 0.9),
+            percentile_ms(&hops, 0.99)
+        ),
+        "—".into(),
+        None,
+        "p50 ≤ 2 ms, p99 ≤ 20 ms",
+    ));
+    let (p50, p99) = (bookings.phase.percentile(0.5), bookings.phase.percentile(0.99));
+    rows.push(Row::new(
+        "`POST /reservations` p99 / p50 under load",
+        format!("p99 {p99:.1} ms"),
+        format!("its p50: {p50:.1} ms"),
+        Some(p99 / p50),
+        "≤ 5",
+    ));
+    Ok(rows)
 }
 
 /// Waits until mileage, messages and timeline notes have caught up, so each phase is measured

@@ -5,6 +5,7 @@
 //! - [`audit`]: checks that services agree on seats, nights and money.
 //! - [`processes`]: `skycamp up --processes`, one OS process per service.
 //! - [`bench`]: measures bookings and reads through the gateway.
+//! - [`ratios`]: the limits `bench --ratios` measures them against in the same run.
 //! - `chaos` (feature `chaos`, tests only): a transport that duplicates and reorders events.
 #![forbid(unsafe_code)]
 
@@ -16,3 +17,4 @@ pub mod chaos;
 pub mod config;
 pub mod openapi;
 pub mod processes;
+pub mod ratios;

@@ -479,3 +479,38 @@ async fn the_bench_runs_with_metrics_with_spans_exported_and_with_both_off() {
         spans.len()
     );
 }
+
+/// `bench --ratios` measures each hot path against its limit in the same run and prints issue
+/// 15's table with a ratio in every row that has a limit (wrk and nginx from scripts/setup).
+#[tokio::test]
+async fn the_bench_runs_with_ratios_to_the_limits_measured_in_the_same_run() {
+    for tool in ["wrk", "nginx"] {
+        if crate::support::installed(tool).is_none() && !std::path::Path::new("/usr/sbin/nginx").exists() {
+            crate::support::cannot_run(&format!("{tool} is not installed (scripts/setup installs it)"));
+            return;
+        }
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_skycamp"))
+        .args(["bench", "--bookings", "20", "--concurrency", "4", "--read-secs", "1", "--ratios"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| path"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "every row of the table: {text}");
+    for row in &rows {
+        assert_eq!(row.len(), 5, "{row:?}");
+        let with_limit = row[2] != "—";
+        let ratio = row[3].parse::<f64>();
+        assert_eq!(with_limit, ratio.is_ok(), "a row with a limit has a ratio, one without has none: {row:?}");
+        assert!(ratio.is_err() || ratio.as_ref().is_ok_and(|r| *r > 0.0), "{row:?}");
+    }
+    assert!(rows[0][2].starts_with("bare hello: ") && rows[2][2].starts_with("nginx: "), "{text}");
+    assert!(rows[3][2].starts_with("durable single-row commits: "), "{text}");
+    assert!(rows[4][1].starts_with("p50 ") && rows[5][2].starts_with("its p50: "), "{text}");
+}
