@@ -39,7 +39,7 @@ impl AccountStore {
         .bind(phone)
         .bind(password_hash)
         .bind(now_ms)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -91,7 +91,7 @@ impl AccountStore {
         let gone = sqlx::query("DELETE FROM login_failures WHERE last_failed_ms < $1 AND locked_until < $2")
             .bind(now_ms - FAILURES_KEPT_MS)
             .bind(now_ms)
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         Ok(gone.rows_affected())
     }
@@ -103,7 +103,7 @@ impl AccountStore {
 
     /// A successful sign-in clears the login's failures.
     pub async fn succeeded(&self, login: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE login = $1").bind(login).execute(self.db.pool()).await?;
+        sqlx::query("DELETE FROM login_failures WHERE login = $1").bind(login).execute(self.db.writer()).await?;
         Ok(())
     }
 }

@@ -134,14 +134,14 @@ impl NotificationStore {
             if let Err(e) = sender.send(&message).await {
                 sqlx::query("UPDATE messages SET attempts = attempts + 1 WHERE id = $1")
                     .bind(message.id)
-                    .execute(self.db.pool())
+                    .execute(self.db.writer())
                     .await?;
                 return Err(e);
             }
             sqlx::query("UPDATE messages SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
                 .bind(time::now_rfc3339())
                 .bind(message.id)
-                .execute(self.db.pool())
+                .execute(self.db.writer())
                 .await?;
         }
         Ok(true)

@@ -3,6 +3,14 @@
 //! Everything dialect-specific lives in this file: connection set-up (SQLite pragmas), how a write
 //! transaction starts (SQLite needs `BEGIN IMMEDIATE`), and the one DDL token `{id}` for an
 //! auto-assigned integer primary key. Queries elsewhere use portable SQL with `$1` placeholders.
+//!
+//! **SQLite has one writer.** A SQLite file takes one write at a time; writers that find it
+//! locked wait in SQLite's busy handler, which sleeps (1, 2, 5, 10 ms …) and polls, so under
+//! contention every write pays milliseconds it did not need. Here each SQLite database has a
+//! dedicated writer connection ([`Db::writer`], used by [`Db::begin`]): writers queue for it
+//! in process and are handed it the moment it is free; readers use their own connections
+//! ([`Db::pool`], opened `query_only`, so a write sent there fails loudly instead of contending).
+//! On PostgreSQL both are the same pool.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -43,7 +51,10 @@ pub struct Migration {
 /// A connection pool to one service's database.
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// Readers (on SQLite `query_only`); on PostgreSQL every query.
     pool: AnyPool,
+    /// The one writer connection (SQLite); on PostgreSQL the same pool as `pool`.
+    writer: AnyPool,
     dialect: Dialect,
 }
 
@@ -67,11 +78,16 @@ impl Db {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url).context("parsing database URL")?;
-        let pool = pool_options(dialect)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("connecting to {}", redact(&url)))?;
-        Ok(Self { pool, dialect })
+        let connect = |role| pool_options(dialect, role).connect_with(options.clone());
+        let writer = connect(Role::Writer).await.with_context(|| format!("connecting to {}", redact(&url)))?;
+        let pool = match dialect {
+            // The writer first: it creates the file and switches it to WAL.
+            Dialect::Sqlite => {
+                connect(Role::Reader).await.with_context(|| format!("connecting to {}", redact(&url)))?
+            }
+            Dialect::Postgres => writer.clone(),
+        };
+        Ok(Self { pool, writer, dialect })
     }
 
     /// Connects to PostgreSQL with every table in `schema` (created if missing), so several
@@ -83,7 +99,7 @@ impl Db {
         anyhow::ensure!(schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "bad schema name {schema:?}");
         let setup = Self::connect(url).await?;
         // Instances starting together would race on the catalog; one at a time creates.
-        let mut tx = setup.pool().begin().await?;
+        let mut tx = setup.writer().begin().await?;
         sqlx::query(SCHEMA_LOCK).execute(&mut *tx).await?;
         sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
             .execute(&mut *tx)
@@ -105,7 +121,7 @@ impl Db {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to {}", redact(url)))?;
-        Ok(Self { pool, dialect: Dialect::Postgres })
+        Ok(Self { writer: pool.clone(), pool, dialect: Dialect::Postgres })
     }
 
     /// Opens (creating if needed) the SQLite file `name` in `dir`.
@@ -119,17 +135,23 @@ impl Db {
         self.dialect
     }
 
-    /// The pool, for reads and single-statement writes.
+    /// The pool for reads (on SQLite a write sent here fails: use [`Db::writer`]).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for single-statement writes: on SQLite its one writer connection. Never use it
+    /// while holding a transaction of the same database (that transaction holds the writer).
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// Starts a write transaction that holds the write lock from its first statement, so
     /// read-then-write transactions never fail to upgrade under concurrency.
     pub async fn begin(&self) -> anyhow::Result<Tx> {
         let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.writer.begin().await,
         };
         tx.context("starting a transaction")
     }
@@ -146,7 +168,7 @@ impl Db {
         if self.dialect == Dialect::Sqlite {
             return self.apply(migrations).await;
         }
-        let mut lock = self.pool.begin().await?;
+        let mut lock = self.writer.begin().await?;
         sqlx::query(SCHEMA_LOCK).execute(&mut *lock).await?;
         let applied = self.apply(migrations).await;
         lock.commit().await?;
@@ -154,7 +176,7 @@ impl Db {
     }
 
     async fn apply(&self, migrations: &[Migration]) -> anyhow::Result<()> {
-        self.pool
+        self.writer
             .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
             .await
             .context("creating schema_migrations")?;
@@ -194,23 +216,38 @@ impl Db {
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
-fn pool_options(dialect: Dialect) -> AnyPoolOptions {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Reader,
+    Writer,
+}
+
+fn pool_options(dialect: Dialect, role: Role) -> AnyPoolOptions {
     let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-    match dialect {
-        Dialect::Sqlite => options.max_connections(4).after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // WAL lets readers run beside the writer; FULL survives power loss, not just a crash.
-                conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = FULL").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                Ok(())
+    match (dialect, role) {
+        (Dialect::Sqlite, role) => {
+            let size = if role == Role::Writer { 1 } else { 4 };
+            options.max_connections(size).after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; FULL survives power loss, not just a
+                    // crash. The busy timeout is for other processes (`up --processes` shares the
+                    // event log's file); in process, writers queue for the one writer instead.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    if role == Role::Reader {
+                        conn.execute("PRAGMA query_only = ON").await?;
+                    }
+                    Ok(())
+                })
             })
-        }),
-        Dialect::Postgres => options.max_connections(10),
+        }
+        (Dialect::Postgres, _) => options.max_connections(10),
     }
 }
 
@@ -249,7 +286,7 @@ mod tests {
             &[Migration { version: 1, name: "t", sql: "CREATE TABLE t (id {id}, v TEXT NOT NULL)" }];
         let db = Db::sqlite_in(dir.path(), "x.db").await.unwrap();
         db.migrate(M).await.unwrap();
-        sqlx::query("INSERT INTO t (v) VALUES ('a')").execute(db.pool()).await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES ('a')").execute(db.writer()).await.unwrap();
         db.close().await;
         let db = Db::sqlite_in(dir.path(), "x.db").await.unwrap();
         db.migrate(M).await.unwrap();

@@ -87,7 +87,7 @@ impl DeadLetters {
         .bind(error)
         .bind(i64::from(attempts))
         .bind(crate::time::now_rfc3339())
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         metrics::counter!(crate::metrics::DEAD_LETTERS_PARKED, "group" => consumer.to_owned()).increment(1);
         Ok(())
@@ -136,7 +136,7 @@ impl DeadLetters {
             sqlx::query("UPDATE dead_letters SET error = $1, attempts = attempts + 1 WHERE id = $2")
                 .bind(&why)
                 .bind(id)
-                .execute(self.db.pool())
+                .execute(self.db.writer())
                 .await
                 .map_err(ApiError::from)?;
             return Err(ApiError::conflict(format!("replay of dead letter {id} failed again: {why}")));
@@ -144,7 +144,7 @@ impl DeadLetters {
         sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE id = $2")
             .bind(crate::time::now_rfc3339())
             .bind(id)
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await
             .map_err(ApiError::from)?;
         Ok(self.get(id).await?.unwrap_or(letter))

@@ -95,7 +95,7 @@ impl EventLog {
                AND seq <= (SELECT COALESCE(MIN(seq), 0) FROM consumer_offsets)",
         )
         .bind(now_ms - retention.as_millis() as i64)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(gone.rows_affected())
     }
@@ -149,7 +149,7 @@ impl Transport for EventLog {
         )
         .bind(group)
         .bind(topics.join(","))
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         let committed: Option<i64> = sqlx::query_scalar("SELECT seq FROM consumer_offsets WHERE grp = $1")
             .bind(group)
@@ -238,7 +238,7 @@ impl Subscription for LogSubscription {
         sqlx::query("UPDATE consumer_offsets SET seq = $2 WHERE grp = $1")
             .bind(&self.group)
             .bind(delivery.position)
-            .execute(self.log.db.pool())
+            .execute(self.log.db.writer())
             .await?;
         self.cursor = delivery.position;
         Ok(())

@@ -110,7 +110,7 @@ impl Keys {
     pub async fn expire(&self, now_ms: i64, retention_ms: i64) -> anyhow::Result<u64> {
         let gone = sqlx::query("DELETE FROM idempotency_keys WHERE created_ms < $1")
             .bind(now_ms - retention_ms)
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         Ok(gone.rows_affected())
     }
@@ -130,7 +130,7 @@ impl Keys {
         .bind(fingerprint)
         .bind(lease_until)
         .bind(now_ms)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Mine { resume: None });
@@ -162,7 +162,7 @@ impl Keys {
         .bind(lease_until)
         .bind(key)
         .bind(now_ms)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(if taken.rows_affected() == 1 { Claim::Mine { resume: resource } } else { Claim::Busy })
     }
@@ -188,7 +188,7 @@ impl Keys {
                 sqlx::query("UPDATE idempotency_keys SET locked_until = $1 WHERE idem_key = $2 AND status IS NULL")
                     .bind(until)
                     .bind(key)
-                    .execute(self.db.pool())
+                    .execute(self.db.writer())
                     .await;
             if let Err(e) = renewed {
                 tracing::warn!(error = %e, "could not renew an idempotency lease");
@@ -201,7 +201,7 @@ impl Keys {
         if !status.is_success() {
             let forgotten = sqlx::query("DELETE FROM idempotency_keys WHERE idem_key = $1 AND resource_id IS NULL")
                 .bind(key)
-                .execute(self.db.pool())
+                .execute(self.db.writer())
                 .await?;
             if forgotten.rows_affected() == 1 {
                 return Ok(());
@@ -210,7 +210,7 @@ impl Keys {
         if status.is_server_error() {
             sqlx::query("UPDATE idempotency_keys SET locked_until = NULL WHERE idem_key = $1")
                 .bind(key)
-                .execute(self.db.pool())
+                .execute(self.db.writer())
                 .await?;
             return Ok(());
         }
@@ -223,7 +223,7 @@ impl Keys {
         .bind(&answer.content_type)
         .bind(&answer.location)
         .bind(key)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(())
     }

@@ -58,7 +58,7 @@ pub async fn prune(db: &Db, now_ms: i64, retention: Duration) -> anyhow::Result<
     )
     .bind(cutoff)
     .bind(cutoff_text)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(gone.rows_affected())
 }

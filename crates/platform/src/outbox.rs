@@ -122,10 +122,10 @@ impl Relay {
     /// waits for the transport.
     pub async fn publish_batch(&self) -> anyhow::Result<usize> {
         if self.db.dialect() == Dialect::Sqlite {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = self.db.writer().acquire().await?;
             return self.publish_from(&mut conn).await;
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.writer().begin().await?;
         let lock = "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))";
         if !sqlx::query_scalar::<_, bool>(lock).fetch_one(&mut *tx).await? {
             return Ok(0);

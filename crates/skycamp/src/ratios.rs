@@ -55,7 +55,7 @@ pub fn print(rows: &[Row]) {
 pub async fn hello() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/", listener.local_addr()?);
-    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let app = axum::Router::new().fallback(|| async { "hello" });
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -144,12 +144,12 @@ pub async fn nginx(upstream: &str, dir: &Path) -> Option<Nginx> {
 pub async fn durable_commits(dir: &Path, for_how_long: Duration) -> anyhow::Result<f64> {
     let db = skycamp_platform::Db::sqlite_in(dir, "commits.db").await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS commits (id INTEGER PRIMARY KEY, at BIGINT NOT NULL)")
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     let started = Instant::now();
     let mut n = 0u64;
     while started.elapsed() < for_how_long {
-        sqlx::query("INSERT INTO commits (at) VALUES (?)").bind(n as i64).execute(db.pool()).await?;
+        sqlx::query("INSERT INTO commits (at) VALUES (?)").bind(n as i64).execute(db.writer()).await?;
         n += 1;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
@@ -158,14 +158,21 @@ pub async fn durable_commits(dir: &Path, for_how_long: Duration) -> anyhow::Resu
 }
 
 /// How long each of `samples` event hops takes, one after the other: a flight registered through
-/// the gateway until `GET /flightStatuses/{id}` (through the gateway) finds it.
-pub async fn event_hops(http: &reqwest::Client, url: &str, samples: usize) -> anyhow::Result<Vec<Duration>> {
+/// the gateway until `GET /flightStatuses/{id}` (through the gateway) finds it; and, of that, how
+/// long the registration took to be answered.
+pub async fn event_hops(
+    http: &reqwest::Client,
+    url: &str,
+    samples: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
     let mut hops = Vec::with_capacity(samples);
+    let mut answers = Vec::with_capacity(samples);
     for i in 0..samples {
         let body = json!({ "flightName": format!("HOP{i}"), "destination": "hop", "price": 1000, "seat": 1 });
         let started = Instant::now();
         let created: Value =
             http.post(format!("{url}/flights")).json(&body).send().await?.error_for_status()?.json().await?;
+        answers.push(started.elapsed());
         let id = created["id"].as_i64().context("flight id")?;
         let deadline = started + Duration::from_secs(60);
         loop {
@@ -178,7 +185,7 @@ pub async fn event_hops(http: &reqwest::Client, url: &str, samples: usize) -> an
         }
         hops.push(started.elapsed());
     }
-    Ok(hops)
+    Ok((hops, answers))
 }
 
 /// The `p`-th percentile of `durations`, in milliseconds.

@@ -8,7 +8,7 @@ use crate::support::TestApp;
 
 async fn sql(app: &TestApp, service: Service, statement: &'static str) {
     let db = app.service_db(service).await;
-    let changed = sqlx::query(statement).execute(db.pool()).await.unwrap();
+    let changed = sqlx::query(statement).execute(db.writer()).await.unwrap();
     assert!(changed.rows_affected() > 0, "{statement} changed nothing");
     db.close().await;
 }
