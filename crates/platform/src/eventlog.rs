@@ -3,7 +3,11 @@
 //! Several processes may share the file (SQLite locks it); each consumer group keeps one
 //! committed offset. Appends are serialised by SQLite's single writer, so sequence numbers become
 //! visible in order and a reader never skips one. In-process consumers of an appended topic are
-//! woken at once (and only they); other processes notice new records within one poll interval.
+//! woken at once (and only they). Other processes sharing the file are rung at once too: each
+//! opens a doorbell, a Unix datagram socket in `events.wake/` beside the file, and a publisher
+//! sends one byte to every other doorbell there after its commit (a doorbell whose process is
+//! gone is removed). Polling every [`POLL_INTERVAL`] stays as the fallback, for a bell lost or a
+//! directory where sockets cannot be made.
 //!
 //! Like a Kafka topic, the log keeps records for a retention period ([`EventLog::prune`]): a record
 //! goes once it is older than that and every consumer group has committed past it.
@@ -36,6 +40,9 @@ const MIGRATIONS: &[Migration] = &[
 
 const BATCH: i64 = 256;
 
+/// How long a consumer waits for a wake-up before it looks at the log anyway.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
 /// The embedded log; cheap to clone.
 #[derive(Clone)]
 pub struct EventLog {
@@ -43,14 +50,31 @@ pub struct EventLog {
     /// One wake-up per topic, shared by the in-process subscribers of that topic.
     appended: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
     poll_interval: Duration,
+    /// This process's doorbell, rung by publishers in other processes; None where one cannot be
+    /// made (consumers then poll).
+    doorbell: Option<Arc<Doorbell>>,
 }
 
 impl EventLog {
     /// Opens (creating if needed) the log at `events.db` in `dir`.
     pub async fn open(dir: &std::path::Path) -> anyhow::Result<Self> {
+        Self::open_polling_every(dir, POLL_INTERVAL).await
+    }
+
+    /// [`EventLog::open`] with another fallback poll interval (tests use an hour, to show that
+    /// nothing waits for it).
+    pub async fn open_polling_every(dir: &std::path::Path, poll_interval: Duration) -> anyhow::Result<Self> {
         let db = Db::sqlite_in(dir, "events.db").await?;
         db.migrate(MIGRATIONS).await?;
-        Ok(Self { db, appended: Arc::default(), poll_interval: Duration::from_millis(25) })
+        let appended: Arc<Mutex<HashMap<String, Arc<Notify>>>> = Arc::default();
+        let doorbell = match Doorbell::open(&dir.join("events.wake"), appended.clone()) {
+            Ok(d) => Some(Arc::new(d)),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "no doorbell for other processes; they will poll the event log");
+                None
+            }
+        };
+        Ok(Self { db, appended, poll_interval, doorbell })
     }
 
     fn wake_up_for(&self, topic: &str) -> Arc<Notify> {
@@ -137,6 +161,9 @@ impl Transport for EventLog {
         topics.dedup();
         for topic in topics {
             self.wake_up_for(topic).notify_waiters();
+        }
+        if let Some(doorbell) = &self.doorbell {
+            doorbell.ring_others();
         }
         Ok(())
     }
@@ -245,9 +272,104 @@ impl Subscription for LogSubscription {
     }
 }
 
+/// A Unix datagram socket other processes ring after they append; ringing wakes every
+/// subscriber of this process. Removed (and its listener stopped) when the log is dropped.
+struct Doorbell {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+    socket: Arc<tokio::net::UnixDatagram>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Doorbell {
+    fn open(dir: &std::path::Path, appended: Arc<Mutex<HashMap<String, Arc<Notify>>>>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{}-{n}.sock", std::process::id()));
+        // A file left by an earlier process with this pid (pids are reused) is nobody's now.
+        let _ = std::fs::remove_file(&path);
+        let socket = Arc::new(tokio::net::UnixDatagram::bind(&path)?);
+        let inbox = socket.clone();
+        let listener = tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            while inbox.recv(&mut byte).await.is_ok() {
+                let wake: Vec<Arc<Notify>> =
+                    appended.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+                wake.iter().for_each(|n| n.notify_waiters());
+            }
+        });
+        Ok(Self { dir: dir.to_owned(), path, socket, listener })
+    }
+
+    /// Sends one byte to every other doorbell; removes those nobody listens on any more.
+    fn ring_others(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            let peer = entry.path();
+            if peer == self.path || peer.extension().is_none_or(|e| e != "sock") {
+                continue;
+            }
+            match self.socket.try_send_to(&[1], &peer) {
+                Ok(_) => {}
+                // Its process is gone: nobody will ever ring it again.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    let _ = std::fs::remove_file(&peer);
+                }
+                // A full queue means that process has a ring waiting already.
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        self.listener.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two logs on one file are two processes: no in-process wake-up reaches the other. With an
+    /// hour's poll interval, the subscriber still gets the record, because the publisher rang.
+    #[tokio::test]
+    async fn another_process_appending_wakes_a_waiting_subscriber_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let publisher = EventLog::open(dir.path()).await.unwrap();
+        let consumer = EventLog::open_polling_every(dir.path(), Duration::from_secs(3600)).await.unwrap();
+        let mut sub = consumer.subscribe("g", &["a"]).await.unwrap();
+        let waiting = tokio::spawn(async move {
+            let empty = sub.poll().await.unwrap();
+            assert!(empty.is_empty());
+            sub.poll().await.unwrap()
+        });
+        // The subscriber is waiting (or about to): a ring it misses would leave it for an hour.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        publisher.publish(&[record("a", 7)]).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(20), waiting).await.expect("woken, not polled").unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].record.envelope.data["n"], 7);
+    }
+
+    #[tokio::test]
+    async fn a_doorbell_whose_process_is_gone_is_removed_when_rung() {
+        let dir = tempfile::tempdir().unwrap();
+        let publisher = EventLog::open(dir.path()).await.unwrap();
+        let gone = EventLog::open(dir.path()).await.unwrap();
+        let bells = dir.path().join("events.wake");
+        assert_eq!(std::fs::read_dir(&bells).unwrap().count(), 2);
+        // A process killed with SIGKILL leaves its socket file behind, with nobody on it.
+        let left = gone.doorbell.as_ref().unwrap().path.clone();
+        let stale = std::os::unix::net::UnixDatagram::bind(bells.join("dead.sock")).unwrap();
+        drop(stale);
+        publisher.publish(&[record("a", 1)]).await.unwrap();
+        assert!(!bells.join("dead.sock").exists(), "the dead process's doorbell is gone");
+        assert!(left.exists(), "a live one stays");
+    }
 
     fn record(topic: &str, n: i64) -> Record {
         let envelope = Envelope::new(topic, "Thing", format!("thing/{n}"), serde_json::json!({ "n": n }));
