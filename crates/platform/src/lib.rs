@@ -26,6 +26,7 @@ pub mod consumer;
 pub mod db;
 pub mod deadletter;
 pub mod endpoints;
+pub mod etag;
 pub mod eventlog;
 pub mod events;
 pub mod http;

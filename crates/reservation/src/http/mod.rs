@@ -58,6 +58,7 @@ pub fn router(state: AppState, keys: Keys) -> Router {
     let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
     let refuse_key = axum::middleware::from_fn(idempotency::refuse);
     let admin = axum::middleware::from_fn(skycamp_platform::auth::admin_only);
+    let conditional = axum::middleware::from_fn(skycamp_platform::etag::conditional);
     Router::new()
         .route("/reservations", get(view::list).post(book::place_or_cancel).layer(idempotent.clone()))
         .route("/reservations/{id}", get(view::one))
@@ -66,10 +67,11 @@ pub fn router(state: AppState, keys: Keys) -> Router {
         // Operator actions are safe to repeat as they are; a key on them is refused, not ignored.
         .route("/reservations/{id}/retry", post(stuck::retry).layer(refuse_key.clone()).layer(admin.clone()))
         .route("/reservations/{id}/compensate", post(stuck::compensate).layer(refuse_key).layer(admin.clone()))
-        .route("/flightStatuses", get(flight_statuses::list))
-        .route("/flightStatuses/{flight_id}", get(flight_statuses::one))
-        .route("/campsiteStatuses", get(campsite_statuses::list))
-        .route("/campsiteStatuses/{campsite_id}", get(campsite_statuses::one))
+        // The read models answer with an ETag, and 304 to a client that has the answer already.
+        .route("/flightStatuses", get(flight_statuses::list).layer(conditional.clone()))
+        .route("/flightStatuses/{flight_id}", get(flight_statuses::one).layer(conditional.clone()))
+        .route("/campsiteStatuses", get(campsite_statuses::list).layer(conditional.clone()))
+        .route("/campsiteStatuses/{campsite_id}", get(campsite_statuses::one).layer(conditional))
         .route("/circuits", get(circuits).layer(admin))
         .with_state(state)
 }

@@ -208,3 +208,31 @@ async fn the_gateway_passes_the_request_id_through_or_makes_one() {
     let r = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200, "the gateway has its own probes");
 }
+
+/// The read models carry an ETag through the gateway; a client that has the answer gets an empty
+/// 304, and a new one (with a new tag) once the seats change.
+#[tokio::test]
+async fn read_models_answer_304_to_a_client_that_has_the_answer_already() {
+    let app = TestApp::spawn().await;
+    let flight = app.register_flight("ETAG1", 10_000, 5).await;
+    let get = async |tag: Option<&str>| {
+        let mut r = app.http.get(app.url("/flightStatuses"));
+        if let Some(tag) = tag {
+            r = r.header("if-none-match", tag);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let tag = r.headers().get("etag").map(|t| t.to_str().unwrap().to_owned());
+        (status, tag, r.bytes().await.unwrap().len())
+    };
+    let (status, tag, len) = get(None).await;
+    let tag = tag.expect("an ETag");
+    assert_eq!((status, len > 2), (200, true));
+    assert_eq!(get(Some(&tag)).await, (304, Some(tag.clone()), 0), "unchanged: nothing sent again");
+    let (code, _) = app.book(flight, 2, "01012340000").await;
+    assert_eq!(code, 201);
+    app.eventually("three seats left in the view", || async { app.seats_left_in_view(flight).await == 3 }).await;
+    let (status, fresh, len) = get(Some(&tag)).await;
+    assert_eq!((status, len > 2), (200, true), "the seats changed: the answer again");
+    assert_ne!(fresh.unwrap(), tag);
+}
