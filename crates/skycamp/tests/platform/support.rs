@@ -402,17 +402,44 @@ pub async fn ledger(app: &TestApp, reservations: &[i64]) -> Ledger {
 }
 
 /// A port that is free now, below the kernel's ephemeral range (32768 and up), so services that
-/// other tests start on port 0 can never take it between our check and its use.
+/// other tests start on port 0 can never take it between our check and its use. Tests run as
+/// parallel processes, each picking ports for servers it starts later: a port is claimed for the
+/// whole test process with a file in `/tmp/skycamp-test-ports` (created exclusively; one left by
+/// a process that is gone is taken over), so two tests never pick the same one.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed =
-        std::process::id() ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let claims = std::path::Path::new("/tmp/skycamp-test-ports");
+    let _ = std::fs::create_dir_all(claims);
+    let me = std::process::id();
+    let seed = me ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = 20_000 + (seed.wrapping_mul(2_654_435_761).wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if claim(&claims.join(port.to_string()), me) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
+        }
+    }
+}
+
+/// Claims `file` for process `me`: creates it, or takes it over from a process that has ended.
+fn claim(file: &std::path::Path, me: u32) -> bool {
+    let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(file);
+    if let Ok(mut f) = create() {
+        use std::io::Write as _;
+        return f.write_all(me.to_string().as_bytes()).is_ok();
+    }
+    let owner = std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse::<u32>().ok());
+    match owner {
+        Some(pid) if pid == me => false,
+        Some(pid) if std::path::Path::new(&format!("/proc/{pid}")).exists() => false,
+        // Its process is gone (or the file is half-written): take it over, once.
+        _ => {
+            std::fs::remove_file(file).is_ok()
+                && create().is_ok_and(|mut f| {
+                    use std::io::Write as _;
+                    f.write_all(me.to_string().as_bytes()).is_ok()
+                })
         }
     }
 }
