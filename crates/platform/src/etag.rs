@@ -2,9 +2,10 @@
 //! already has them (`If-None-Match`, RFC 9110 §13.1.2).
 //!
 //! The tag is a digest of the answer's bytes, so it changes exactly when the answer does, on any
-//! instance, with nothing to invalidate. A client that polls (the web sites' seat counts, a
-//! dashboard) gets an empty 304 instead of the list again. The server still reads and serializes
-//! the answer to know its tag (serving it from memory is issue 15's next step).
+//! instance, with nothing to invalidate. An API client that polls and sends the tag back gets an
+//! empty 304 instead of the list again (the web sites read the API in process and do not). The
+//! server still reads and serializes the answer to know its tag (serving it from memory is issue
+//! 15's next step).
 
 use axum::body::Body;
 use axum::extract::Request;
