@@ -161,15 +161,11 @@ impl Web {
             }
             r.iter().copied().collect()
         };
-        let increase = |from: Instant| -> f64 {
-            let window: Vec<f64> = readings.iter().filter(|(at, _)| *at >= from).map(|(_, v)| *v).collect();
-            window.windows(2).map(|w| if w[1] >= w[0] { w[1] - w[0] } else { w[1] }).sum()
-        };
         let minute = Duration::from_secs(60);
         let per_minute = match readings.first() {
             Some((first, _)) if now.duration_since(*first) >= Duration::from_secs(5) => {
                 let span = now.duration_since(*first).min(minute);
-                let n = increase(now - span);
+                let n = increase(&readings, now - span, now);
                 format!("{:.1}", n * 60.0 / span.as_secs_f64())
             }
             _ => "–".to_owned(),
@@ -179,11 +175,7 @@ impl Web {
             .map(|m| {
                 let (from, to) = (now.checked_sub(minute * (m + 1)), now.checked_sub(minute * m));
                 match (from, to) {
-                    (Some(from), Some(to)) => {
-                        let window: Vec<f64> =
-                            readings.iter().filter(|(at, _)| *at >= from && *at <= to).map(|(_, v)| *v).collect();
-                        window.windows(2).map(|w| if w[1] >= w[0] { w[1] - w[0] } else { w[1] }).sum()
-                    }
+                    (Some(from), Some(to)) => increase(&readings, from, to),
                     _ => 0.0,
                 }
             })
@@ -196,6 +188,13 @@ impl Web {
             bars: minutes.iter().map(|n| (format!("{n:.0}"), (n / most * 100.0) as u32)).collect(),
         }
     }
+}
+
+/// How much the counter rose between the readings taken in `[from, to]` (a counter that went down
+/// is a restarted service: counted from its new start).
+fn increase(readings: &[(Instant, f64)], from: Instant, to: Instant) -> f64 {
+    let window: Vec<f64> = readings.iter().filter(|(at, _)| *at >= from && *at <= to).map(|(_, v)| *v).collect();
+    window.windows(2).map(|w| if w[1] >= w[0] { w[1] - w[0] } else { w[1] }).sum()
 }
 
 /// `GET /admin/rate`.
@@ -352,7 +351,9 @@ pub async fn delete_flight(state: State, visit: Visit, Path(id): Path<i64>) -> R
     }
 }
 
-/// After a create or change: on to `next`, or the form again with the refusal at its field.
+/// After a create or change: on to `next`, or the form again (`form` builds it: a create form
+/// with a fresh idempotency key, since the refused request did nothing) with the refusal at its
+/// field.
 fn saved(visit: &Visit, answer: Result<Value, Problem>, next: &str, form: impl FnOnce() -> FormPage) -> Response {
     match answer {
         Ok(_) => Redirect::to(next).into_response(),
@@ -360,13 +361,6 @@ fn saved(visit: &Visit, answer: Result<Value, Problem>, next: &str, form: impl F
             let mut page = form();
             let first = page.fields.first().map(|f| f.name).unwrap_or_default().to_owned();
             page.attach(&first, p.detail);
-            // A refusal did nothing: a corrected form is a new request.
-            page.hidden.retain(|(name, _)| *name != "idempotencyKey");
-            let page = if page.action.ends_with("flights") || page.action.ends_with("campsites") {
-                page.keyed(None)
-            } else {
-                page
-            };
             (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
         }
         Err(p) => p.page(visit),

@@ -193,10 +193,8 @@ pub struct BookPage {
 
 impl BookPage {
     fn attach(&mut self, detail: String) {
-        let names: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
-        match crate::forms::field_named(&detail, &names).and_then(|n| self.fields.iter_mut().find(|f| f.name == n)) {
-            Some(f) => f.error = Some(detail),
-            None => self.form_error = Some(detail),
+        if let Some(unplaced) = crate::forms::attach(&mut self.fields, None, detail) {
+            self.form_error = Some(unplaced);
         }
     }
 }
@@ -378,7 +376,7 @@ async fn book(web: &crate::Web, visit: &Visit, form: &BookForm, body: impl Fn(&s
 }
 
 /// A reservation in words: "KE123 · 2 seats", "Pine Hill · 2026-12-05 → 2026-12-07 (2 nights)".
-fn describe(t: Lang, r: &Value, names: &std::collections::HashMap<(String, i64), String>) -> String {
+fn describe(t: Lang, r: &Value, names: &Names) -> String {
     if r["kind"] == "campsite" {
         let id = int(&r["campsiteId"]);
         let name = names.get(&("campsite".into(), id)).cloned().unwrap_or_else(|| format!("#{id}"));
@@ -396,15 +394,15 @@ fn describe(t: Lang, r: &Value, names: &std::collections::HashMap<(String, i64),
     }
 }
 
+type Names = std::collections::HashMap<(String, i64), String>;
+
 /// Names of flights and campsites, for describing reservations.
-async fn names(api: &Api<'_>) -> std::collections::HashMap<(String, i64), String> {
+async fn names(api: &Api<'_>) -> Names {
     let (flights, sites) = tokio::join!(api.get("/flightStatuses?limit=1000"), api.get("/campsiteStatuses?limit=1000"));
-    let mut out = std::collections::HashMap::new();
+    let mut out = Names::new();
     for f in flights.as_ref().map(items).unwrap_or_default() {
-        out.insert(
-            ("flight".into(), int(&f["flightId"])),
-            format!("{} {}", text(&f["flightName"]), text(&f["destination"])),
-        );
+        let name = format!("{} {}", text(&f["flightName"]), text(&f["destination"]));
+        out.insert(("flight".into(), int(&f["flightId"])), name);
     }
     for s in sites.as_ref().map(items).unwrap_or_default() {
         out.insert(("campsite".into(), int(&s["campsiteId"])), text(&s["name"]));
@@ -641,11 +639,7 @@ pub async fn review(
                 if let Some(fields) = page.review.as_mut() {
                     fields[0].value = form.rating.clone().unwrap_or_default();
                     fields[1].value = form.text.clone().unwrap_or_default();
-                    match crate::forms::field_named(&p.detail, &["rating", "text"]) {
-                        Some("rating") => fields[0].error = Some(p.detail),
-                        Some(_) => fields[1].error = Some(p.detail),
-                        None => page.review_error = Some(p.detail),
-                    }
+                    page.review_error = crate::forms::attach(fields, None, p.detail);
                 }
                 (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
             }

@@ -113,11 +113,8 @@ impl FormPage {
 
     /// Shows `detail` at the field it names (or at `fallback`), else above the form.
     pub fn attach(&mut self, fallback: &str, detail: String) {
-        let names: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
-        let named = field_named(&detail, &names).or_else(|| names.iter().copied().find(|n| *n == fallback));
-        match named.and_then(|n| self.fields.iter_mut().find(|f| f.name == n)) {
-            Some(field) => field.error = Some(detail),
-            None => self.form_error = Some(detail),
+        if let Some(unplaced) = attach(&mut self.fields, Some(fallback), detail) {
+            self.form_error = Some(unplaced);
         }
     }
 
@@ -125,6 +122,20 @@ impl FormPage {
     pub fn keyed(mut self, sent: Option<&str>) -> Self {
         self.hidden.push(("idempotencyKey", crate::api::form_key(sent)));
         self
+    }
+}
+
+/// Puts `detail` on the field of `fields` it names, else on `fallback`'s; gives it back when it
+/// belongs to none of them (to show above the form).
+pub fn attach(fields: &mut [Field], fallback: Option<&str>, detail: String) -> Option<String> {
+    let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+    let named = field_named(&detail, &names).or_else(|| names.iter().copied().find(|n| Some(*n) == fallback));
+    match named.and_then(|n| fields.iter_mut().find(|f| f.name == n)) {
+        Some(field) => {
+            field.error = Some(detail);
+            None
+        }
+        None => Some(detail),
     }
 }
 

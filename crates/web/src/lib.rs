@@ -88,12 +88,6 @@ pub fn router(backend: Arc<dyn Backend>, auth: Auth, sign_in: Option<OidcClient>
         .with_state(web)
 }
 
-/// Whether a path belongs to the sites (the gateway sends the rest to the API).
-pub fn owns(path: &str) -> bool {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    path == "/" || matches!(first, "admin" | "assets" | "lang" | "signin" | "signup" | "signout" | "book" | "my")
-}
-
 /// Every page's protections: a form posted from another origin is refused (the session cookie is
 /// `SameSite=Lax` as well), and every answer forbids framing and any script, style or form
 /// target that is not the site's own.
@@ -185,16 +179,6 @@ mod tests {
         assert!(!same_origin(&post(&[("host", "shop.example"), ("origin", "null")])));
         assert!(!same_origin(&post(&[("sec-fetch-site", "cross-site")])));
         assert!(same_origin(&post(&[("sec-fetch-site", "same-origin")])));
-    }
-
-    #[test]
-    fn the_sites_own_their_paths_and_nothing_of_the_api() {
-        for p in ["/", "/admin", "/admin/flights", "/my/reservations/3", "/book/flights/1", "/assets/site.css"] {
-            assert!(owns(p), "{p}");
-        }
-        for p in ["/flights", "/reservations", "/myself", "/adminx", "/flightStatuses"] {
-            assert!(!owns(p), "{p}");
-        }
     }
 
     #[tokio::test]

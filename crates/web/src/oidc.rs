@@ -68,7 +68,8 @@ impl Oidc {
 }
 
 /// Where the provider sends the browser back: this site's own origin, as the browser reached it.
-fn callback(visit: &Visit, host: &str) -> String {
+fn callback(visit: &Visit, headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let scheme = if visit.https { "https" } else { "http" };
     format!("{scheme}://{host}/signin/callback")
 }
@@ -105,13 +106,12 @@ pub async fn start(state: State, visit: Visit, headers: axum::http::HeaderMap, Q
             );
         }
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let (state_value, verifier) = (random(24), random(32));
     let next = local(q.next.as_deref());
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", &oidc.client.client_id)
-        .append_pair("redirect_uri", &callback(&visit, host))
+        .append_pair("redirect_uri", &callback(&visit, &headers))
         .append_pair("scope", &oidc.client.scope)
         .append_pair("state", &state_value)
         .append_pair("code_challenge", &challenge(&verifier))
@@ -155,8 +155,7 @@ pub async fn finish(state: State, visit: Visit, headers: axum::http::HeaderMap, 
         return refuse("this sign-in was not started here: start again");
     }
     let next = URL_SAFE_NO_PAD.decode(next).ok().and_then(|n| String::from_utf8(n).ok());
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let tokens = match exchange(oidc, &code, verifier, &callback(&visit, host)).await {
+    let tokens = match exchange(oidc, &code, verifier, &callback(&visit, &headers)).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "OpenID code exchange failed");

@@ -260,10 +260,7 @@ pub async fn sign_up(state: State, visit: Visit, axum::Form(form): axum::Form<Si
     let body = serde_json::json!({ "phone": form.phone, "password": form.password });
     match Api::new(&state.0, &visit).send(Method::POST, "/accounts", Some(body), None).await {
         Ok(_) => Redirect::to("/signin?signed_up=1").into_response(),
-        Err(p) if p.is_form_error() => {
-            let field = crate::forms::field_named(&p.detail, &["phone", "password"]).unwrap_or("phone");
-            refused(sign_up_page(&visit, &form, Some((field.to_owned(), p.detail))))
-        }
+        Err(p) if p.is_form_error() => refused(sign_up_page(&visit, &form, Some(("phone".into(), p.detail)))),
         Err(p) => p.page(&visit),
     }
 }
