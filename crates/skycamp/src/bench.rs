@@ -64,10 +64,7 @@ impl Phase {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
     fn percentile(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
-        sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
+        crate::ratios::percentile_ms(&self.latencies, p)
     }
 }
 
