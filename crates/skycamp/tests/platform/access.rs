@@ -75,8 +75,8 @@ pub(crate) async fn token(app: &TestApp, username: &str, password: &str) -> Stri
 }
 
 /// A flight registered by the admin, once `flightStatuses` shows it.
-async fn flight(app: &TestApp, admin: &str, name: &str, seat: i64) -> i64 {
-    let body = json!({ "flightName": name, "destination": "jeju", "price": 10_000, "seat": seat });
+pub(crate) async fn flight(app: &TestApp, admin: &str, name: &str, price: i64, seat: i64) -> i64 {
+    let body = json!({ "flightName": name, "destination": "jeju", "price": price, "seat": seat });
     let (code, f) = call(app, Method::POST, "/flights", Some(admin), Some(&body)).await;
     assert_eq!(code, 201, "{f}");
     let id = f["id"].as_i64().unwrap();
@@ -125,8 +125,8 @@ async fn every_operation_answers_each_caller_as_their_role_allows() {
     assert_eq!(sign_up(&app, B, PASSWORD).await.0, 202);
     let (admin, a, b) =
         (token(&app, "admin", ADMIN_PASSWORD).await, token(&app, A, PASSWORD).await, token(&app, B, PASSWORD).await);
-    let f = flight(&app, &admin, "ACL1", 10).await;
-    let spare = flight(&app, &admin, "ACL2", 10).await;
+    let f = flight(&app, &admin, "ACL1", 10_000, 10).await;
+    let spare = flight(&app, &admin, "ACL2", 10_000, 10).await;
     let ra = booked(&app, &a, f).await;
     let ra2 = booked(&app, &a, f).await;
     let ra3 = booked(&app, &a, f).await;
@@ -320,7 +320,7 @@ async fn a_customer_books_as_themselves_only() {
     let app = secured(&keys).await;
     sign_up(&app, A, PASSWORD).await;
     let (admin, a) = (token(&app, "admin", ADMIN_PASSWORD).await, token(&app, A, PASSWORD).await);
-    let f = flight(&app, &admin, "OWN1", 10).await;
+    let f = flight(&app, &admin, "OWN1", 10_000, 10).await;
     let as_b = json!({ "flightId": f, "count": 1, "phone": B });
     let (code, body) = call(&app, Method::POST, "/reservations", Some(&a), Some(&as_b)).await;
     assert_eq!(code, 403, "A cannot book (and pay) in B's name: {body}");
@@ -350,7 +350,7 @@ async fn one_customers_idempotency_key_never_answers_another() {
     sign_up(&app, B, PASSWORD).await;
     let (admin, a, b) =
         (token(&app, "admin", ADMIN_PASSWORD).await, token(&app, A, PASSWORD).await, token(&app, B, PASSWORD).await);
-    let f = flight(&app, &admin, "KEY1", 10).await;
+    let f = flight(&app, &admin, "KEY1", 10_000, 10).await;
     let body = json!({ "flightId": f, "count": 1 });
     let mut ids = Vec::new();
     for token in [&a, &b, &a] {

@@ -270,7 +270,19 @@ impl TestApp {
     /// After [`TestApp::stop`]: starts `services` again on this app's data and clock, with
     /// `down` unreachable (it is down); returns the settings, to start `down` later.
     pub async fn restart_without(&mut self, down: Service, services: &[Service]) -> Settings {
+        self.restart_adjusted_without(down, services, |_| {}).await
+    }
+
+    /// [`TestApp::restart_without`], with the settings adjusted as `adjust` says (the same as the
+    /// app was started with, for one: accounts and keys are not the defaults').
+    pub async fn restart_adjusted_without(
+        &mut self,
+        down: Service,
+        services: &[Service],
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Settings {
         let mut s = settings(self.dir.path());
+        adjust(&mut s);
         s.clock = self.clock.clone();
         s.remote.insert(down, "http://127.0.0.1:9".into());
         let partial = app::start(&s, services).await.expect("the other services start");

@@ -12,7 +12,7 @@ use skycamp::app::{self, AdminPassword, AuthMode, Service, Settings};
 use skycamp_account::keys::SigningKeys;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::access::{call, token};
+use crate::access::{call, flight, token};
 use crate::support::{TestApp, all_but, cannot_run, eventually};
 
 const ADMIN_PASSWORD: &str = "correct horse battery";
@@ -93,19 +93,6 @@ fn local(keys: SecretString) -> impl Fn(&mut Settings) + Clone {
     }
 }
 
-/// A flight registered by the admin, once `flightStatuses` shows it.
-async fn flight(app: &TestApp, admin: &str, name: &str, price: i64, seat: i64) -> i64 {
-    let body = json!({ "flightName": name, "destination": "Jeju", "price": price, "seat": seat });
-    let (code, f) = call(app, Method::POST, "/flights", Some(admin), Some(&body)).await;
-    assert_eq!(code, 201, "{f}");
-    let id = f["id"].as_i64().unwrap();
-    eventually("the flight is listed", || async {
-        call(app, Method::GET, &format!("/flightStatuses/{id}"), None, None).await.0 == 200
-    })
-    .await;
-    id
-}
-
 #[tokio::test]
 async fn the_flight_seed_in_a_browser_booked_while_the_airline_is_down() {
     let Some(dir) = walker() else { return };
@@ -117,13 +104,7 @@ async fn the_flight_seed_in_a_browser_booked_while_the_airline_is_down() {
 
     // The airline's service goes down; everything else comes back on the same data.
     app.stop().await;
-    let mut s = crate::support::settings(app.dir.path());
-    adjust(&mut s);
-    s.clock = app.clock.clone();
-    s.remote.insert(Service::Flight, "http://127.0.0.1:9".into());
-    let partial = app::start(&s, &all_but(Service::Flight)).await.expect("the other services start");
-    app.gateway = partial.url(Service::Gateway);
-    app.running = Some(partial);
+    let s = app.restart_adjusted_without(Service::Flight, &all_but(Service::Flight), &adjust).await;
 
     let (a, b) = ("01077770001", "01077770002");
     let args = json!({ "flightId": flight_id, "seats": 10, "phoneA": a, "phoneB": b, "password": PASSWORD });
@@ -173,13 +154,11 @@ async fn the_admin_site_compensates_refunds_and_replays_in_a_browser() {
     let admin = token(&app, "admin", ADMIN_PASSWORD).await;
     let flight_id = flight(&app, &admin, "LJ301", 70_000, 6).await;
     app.stop().await;
-    let mut s = crate::support::settings(app.dir.path());
-    adjust(&mut s);
-    s.consumer_max_attempts = 2;
-    s.clock = app.clock.clone();
-    s.remote.insert(Service::Flight, "http://127.0.0.1:9".into());
-    app.running = Some(app::start(&s, &all_but(Service::Flight)).await.expect("the other services start"));
-    app.gateway = app.running().url(Service::Gateway);
+    let with_few_attempts = |s: &mut Settings| {
+        adjust(s);
+        s.consumer_max_attempts = 2;
+    };
+    app.restart_adjusted_without(Service::Flight, &all_but(Service::Flight), with_few_attempts).await;
 
     let customer = "01077770040";
     let (code, _) =
