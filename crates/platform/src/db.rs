@@ -56,6 +56,8 @@ pub struct Db {
     /// The one writer connection (SQLite); on PostgreSQL the same pool as `pool`.
     writer: AnyPool,
     dialect: Dialect,
+    /// PostgreSQL: where to listen for other instances' notifications ([`Db::on_notify`]).
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 /// Serialises schema changes of every Skycamp instance on one PostgreSQL server (held until the
@@ -87,7 +89,8 @@ impl Db {
             }
             Dialect::Postgres => writer.clone(),
         };
-        Ok(Self { pool, writer, dialect })
+        let listen_url = (dialect == Dialect::Postgres).then(|| url.as_str().into());
+        Ok(Self { pool, writer, dialect, listen_url })
     }
 
     /// Connects to PostgreSQL with every table in `schema` (created if missing), so several
@@ -121,7 +124,7 @@ impl Db {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to {}", redact(url)))?;
-        Ok(Self { writer: pool.clone(), pool, dialect: Dialect::Postgres })
+        Ok(Self { writer: pool.clone(), pool, dialect: Dialect::Postgres, listen_url: Some(url.into()) })
     }
 
     /// Opens (creating if needed) the SQLite file `name` in `dir`.
@@ -154,6 +157,56 @@ impl Db {
             Dialect::Postgres => self.writer.begin().await,
         };
         tx.context("starting a transaction")
+    }
+
+    /// Tells every instance listening on `channel` ([`Db::on_notify`]) that something changed,
+    /// when (and only if) `tx` commits. On SQLite, nothing: one process owns a file.
+    pub async fn notify(&self, tx: &mut Tx, channel: &str) -> anyhow::Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, a worker that calls `changed` whenever any instance commits a
+    /// [`Db::notify`] on `channel`, and whenever its listening connection was lost (notifications
+    /// sent meanwhile are not kept). It runs until `shutdown`. None on SQLite.
+    pub fn on_notify(
+        &self,
+        channel: &'static str,
+        shutdown: tokio_util::sync::CancellationToken,
+        changed: impl Fn() + Send + Sync + 'static,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let url = self.listen_url.clone()?;
+        Some(async move {
+            let listen = || async {
+                let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+                listener.listen(channel).await?;
+                // Anything before the first LISTEN was missed.
+                changed();
+                loop {
+                    // None: the connection was lost; the next call reconnects and listens again.
+                    if listener.try_recv().await?.is_none() {
+                        tracing::warn!(channel, "lost the notification connection; reconnecting");
+                    }
+                    changed();
+                }
+            };
+            loop {
+                let failed: anyhow::Result<()> = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    failed = listen() => failed,
+                };
+                if let Err(e) = failed {
+                    tracing::warn!(channel, error = %e, "listening for notifications failed; again in 1 s");
+                }
+                changed();
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        })
     }
 
     /// Answers whether the database can be reached.

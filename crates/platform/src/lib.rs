@@ -1,5 +1,6 @@
 //! What every Skycamp service needs, and nothing about flights or campsites.
 //!
+//! - [`answers`]: read models answered from memory until they change, with `ETag` and 304.
 //! - [`auth`]: bearer tokens verified in every service; who the caller is and what they may do.
 //! - [`clock`]: "now" and "today", adjustable in tests.
 //! - [`db`]: one SQL code path over SQLite and PostgreSQL (sqlx `Any`), migrations, write transactions.
@@ -20,13 +21,13 @@
 //! - [`telemetry`]: JSON logs.
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod auth;
 pub mod clock;
 pub mod consumer;
 pub mod db;
 pub mod deadletter;
 pub mod endpoints;
-pub mod etag;
 pub mod eventlog;
 pub mod events;
 pub mod http;

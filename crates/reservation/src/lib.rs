@@ -52,7 +52,13 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
     ctx.db.migrate(store::MIGRATIONS).await?;
     let waker = ctx.spawn_relay();
     let store = store::ReservationStore::new(ctx.db.clone(), waker, config.clock.clone());
-    let catalogue = store::CatalogueStore::new(ctx.db.clone());
+    // `campsiteStatuses` without dates shows the next two weeks from today.
+    let today = config.clock.clone();
+    let answers = skycamp_platform::answers::Answers::varying_with(move || today.today().to_string());
+    let catalogue = store::CatalogueStore::new(ctx.db.clone(), answers.clone());
+    if let Some(listen) = ctx.db.on_notify(store::CATALOGUE_CHANGED, ctx.shutdown.clone(), move || answers.changed()) {
+        ctx.spawn_worker("catalogue change listener", listen);
+    }
     let payments = payment_client::PaymentClient::new(
         &config.payment_url,
         config.payment_timeout,
@@ -86,13 +92,13 @@ pub async fn start(ctx: &Context, config: Config) -> anyhow::Result<axum::Router
         "stuck saga watch",
         reconcile::watch_stuck(store.clone(), config.inventory_deadline, ctx.shutdown.clone()),
     );
-    let state = http::AppState {
+    let state = http::AppState::new(http::Shared {
         store,
         catalogue,
         payments,
         clock: config.clock,
         max_nights: config.max_nights,
         inventory_deadline: config.inventory_deadline,
-    };
+    });
     Ok(http::router(state, keys))
 }

@@ -20,9 +20,27 @@ use crate::domain::{BookingError, CancelError};
 use crate::payment_client::{BreakerStatus, PaymentClient};
 use crate::store::{CatalogueStore, ReservationStore};
 
-/// Shared by the handlers.
+/// Shared by the handlers; one allocation, so the copy axum hands each request is one reference
+/// count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the handlers use.
+pub struct Shared {
     pub store: ReservationStore,
     /// The flight and campsite read models bookings are priced from.
     pub catalogue: CatalogueStore,
@@ -58,7 +76,8 @@ pub fn router(state: AppState, keys: Keys) -> Router {
     let idempotent = axum::middleware::from_fn_with_state(keys, idempotency::guard);
     let refuse_key = axum::middleware::from_fn(idempotency::refuse);
     let admin = axum::middleware::from_fn(skycamp_platform::auth::admin_only);
-    let conditional = axum::middleware::from_fn(skycamp_platform::etag::conditional);
+    let answers = state.catalogue.answers().clone();
+    let from_memory = axum::middleware::from_fn_with_state(answers, skycamp_platform::answers::serve);
     Router::new()
         .route("/reservations", get(view::list).post(book::place_or_cancel).layer(idempotent.clone()))
         .route("/reservations/{id}", get(view::one))
@@ -67,11 +86,12 @@ pub fn router(state: AppState, keys: Keys) -> Router {
         // Operator actions are safe to repeat as they are; a key on them is refused, not ignored.
         .route("/reservations/{id}/retry", post(stuck::retry).layer(refuse_key.clone()).layer(admin.clone()))
         .route("/reservations/{id}/compensate", post(stuck::compensate).layer(refuse_key).layer(admin.clone()))
-        // The read models answer with an ETag, and 304 to a client that has the answer already.
-        .route("/flightStatuses", get(flight_statuses::list).layer(conditional.clone()))
-        .route("/flightStatuses/{flight_id}", get(flight_statuses::one).layer(conditional.clone()))
-        .route("/campsiteStatuses", get(campsite_statuses::list).layer(conditional.clone()))
-        .route("/campsiteStatuses/{campsite_id}", get(campsite_statuses::one).layer(conditional))
+        // The read models answer from memory until they change, with an ETag, and 304 to a
+        // client that has the answer already.
+        .route("/flightStatuses", get(flight_statuses::list).layer(from_memory.clone()))
+        .route("/flightStatuses/{flight_id}", get(flight_statuses::one).layer(from_memory.clone()))
+        .route("/campsiteStatuses", get(campsite_statuses::list).layer(from_memory.clone()))
+        .route("/campsiteStatuses/{campsite_id}", get(campsite_statuses::one).layer(from_memory))
         .route("/circuits", get(circuits).layer(admin))
         .with_state(state)
 }

@@ -4,11 +4,14 @@
 
 use skycamp_contracts::campsite::{CampsiteSnapshot, NightsDecided};
 use skycamp_contracts::flight::FlightSnapshot;
-use skycamp_platform::db::Db;
+use skycamp_platform::answers::Answers;
+use skycamp_platform::db::{Db, Tx};
 use skycamp_platform::inbox;
 
 /// The inbox name of the read-model consumer.
 const VIEW: &str = "reservation-view";
+/// The PostgreSQL notification channel on which instances tell each other the models changed.
+pub const CHANGED: &str = "skycamp_reservation_catalogue";
 
 type FlightRow = (i64, String, String, i64, i64, i64, i64, i64);
 
@@ -22,15 +25,30 @@ pub struct CampsiteRow {
     pub booked: Vec<String>,
 }
 
-/// The flight and campsite read models.
+/// The flight and campsite read models, and their finished answers in memory (dropped on every
+/// change, here and, through PostgreSQL notifications, on every other instance).
 #[derive(Clone)]
 pub struct CatalogueStore {
     db: Db,
+    answers: Answers,
 }
 
 impl CatalogueStore {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, answers: Answers) -> Self {
+        Self { db, answers }
+    }
+
+    /// The models' answers kept in memory.
+    pub fn answers(&self) -> &Answers {
+        &self.answers
+    }
+
+    /// Commits a change to the models and drops every answer computed before it.
+    async fn commit(&self, mut tx: Tx) -> anyhow::Result<()> {
+        self.db.notify(&mut tx, CHANGED).await?;
+        tx.commit().await?;
+        self.answers.changed();
+        Ok(())
     }
 
     /// Keeps the newest snapshot of a flight in the read model (older or repeated ones change nothing).
@@ -57,8 +75,7 @@ impl CatalogueStore {
         .bind(f.version)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit(tx).await
     }
 
     /// One flight of the read model, withdrawn or not.
@@ -124,8 +141,7 @@ impl CatalogueStore {
         .bind(c.version)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit(tx).await
     }
 
     /// Marks a reservation's nights booked (`held`) or free again in the read model.
@@ -152,8 +168,7 @@ impl CatalogueStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        self.commit(tx).await
     }
 
     /// Adds a review's rating to its campsite's average (`sign` 1), or takes a withdrawn one
@@ -173,8 +188,7 @@ impl CatalogueStore {
         .bind(sign * rating)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit(tx).await
     }
 
     /// One campsite of the read model (withdrawn or not) with its booked nights in `[from, to)`.

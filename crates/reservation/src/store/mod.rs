@@ -7,7 +7,7 @@
 mod catalogue;
 mod saga;
 
-pub use catalogue::{CampsiteRow, CatalogueStore};
+pub use catalogue::{CHANGED as CATALOGUE_CHANGED, CampsiteRow, CatalogueStore};
 pub use saga::{Applied, ReservationStore};
 use skycamp_platform::db::Migration;
 use skycamp_platform::{inbox, outbox};

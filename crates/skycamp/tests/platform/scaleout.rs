@@ -125,6 +125,41 @@ async fn the_seed_stories_run_end_to_end_on_two_instances_of_everything() {
     c.converged().await;
 }
 
+/// Each reservation instance answers `flightStatuses` from memory; the view's consumer group
+/// applies a change on one instance only (the one owning the event's partition), so the other
+/// learns of it from PostgreSQL's notification or keeps answering the old list.
+#[tokio::test]
+async fn a_read_model_kept_in_memory_changes_on_every_instance_at_once() {
+    let Some(c) = start(&[]).await else { return };
+    let http = reqwest::Client::new();
+    let list = |k: usize| {
+        let (http, url) = (http.clone(), format!("{}/flightStatuses?limit=1000", c.url(Service::Reservation, k)));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let tag = r.headers()["etag"].to_str().unwrap().to_owned();
+            let names: Vec<String> = r
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+                .iter()
+                .map(|f| f["flightName"].as_str().unwrap().to_owned())
+                .collect();
+            (tag, names)
+        }
+    };
+    let before: Vec<_> = join_all((0..INSTANCES).map(list)).await;
+    // Read again: now from memory, same answer, same tag.
+    assert_eq!(join_all((0..INSTANCES).map(list)).await, before);
+    for n in 0..4 {
+        let name = format!("MEM{n}");
+        c.flight(&name, 10_000, 5).await;
+        for k in 0..INSTANCES {
+            eventually(&format!("instance {k} lists {name}"), || async { list(k).await.1.contains(&name) }).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn concurrent_bookings_over_two_gateways_never_oversell_seats_or_nights() {
     let Some(c) = start(&[]).await else { return };
