@@ -21,7 +21,10 @@ pub struct ApproveBody {
     phone: String,
 }
 
-pub async fn approve(State(state): State<AppState>, Json(body): Json<ApproveBody>) -> Result<Response, ApiError> {
+pub async fn approve(
+    State(state): State<std::sync::Arc<AppState>>,
+    Json(body): Json<ApproveBody>,
+) -> Result<Response, ApiError> {
     tracing::Span::current().record("reservation_id", body.reservation_id);
     let charge = Charge::parse(body.reservation_id, body.amount, &body.phone)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;

@@ -12,8 +12,7 @@ use skycamp_platform::internal::{admin_or_signed, require_signature};
 use crate::Config;
 use crate::store::PaymentStore;
 
-/// Shared by the handlers.
-#[derive(Clone)]
+/// Shared by the handlers (behind an `Arc`: axum hands each request its own copy).
 pub struct AppState {
     store: PaymentStore,
     config: Config,
@@ -34,5 +33,5 @@ pub fn router(store: PaymentStore, config: Config, keys: Keys) -> Router {
         .route("/payments", get(view::list).layer(admin_or_signed.clone()).merge(post(approve::approve).layer(signed)))
         .route("/payments/{id}", get(view::one).layer(admin_or_signed.clone()))
         .route("/payments/{id}/refund", post(refund::refund).layer(idempotent).layer(admin_or_signed))
-        .with_state(AppState { store, config })
+        .with_state(std::sync::Arc::new(AppState { store, config }))
 }

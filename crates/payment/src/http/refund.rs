@@ -21,7 +21,7 @@ post, path = "/payments/{id}/refund", tag = "payment", params(("id" = i64, Path,
     responses((status = 200, description = "Refunded (also when it already was)", body = skycamp_contracts::payment::Payment)), security(("bearer" = ["admin"]))
 )]
 pub async fn refund(
-    State(state): State<AppState>,
+    State(state): State<std::sync::Arc<AppState>>,
     Path(id): Path<i64>,
     OptionalJson(body): OptionalJson<RefundBody>,
 ) -> Result<Json<Payment>, ApiError> {
