@@ -112,6 +112,15 @@ impl Kafka {
             .await
             .map(|_| ())
     }
+
+    /// A client that reads `group`'s committed offsets and the logs' ends; it never joins the group.
+    fn looker(&self, group: &str) -> anyhow::Result<rdkafka::consumer::BaseConsumer> {
+        client_config(&self.config)
+            .set("group.id", self.config.named(group))
+            .set("enable.auto.commit", "false")
+            .create()
+            .with_context(|| format!("creating the offset reader of group {group}"))
+    }
 }
 
 fn client_config(config: &KafkaConfig) -> ClientConfig {
@@ -166,7 +175,7 @@ impl Transport for Kafka {
             group: group.to_owned(),
             config: self.config.clone(),
             topics: named.iter().map(|t| (*t).to_owned()).collect(),
-            watchdog: Watchdog::new(self.config.session_timeout),
+            watchdog: Watchdog::new(self.config.session_timeout, self.looker(group)?),
         }))
     }
 
@@ -178,20 +187,14 @@ impl Transport for Kafka {
     }
 
     async fn lag(&self, group: &str, topics: &[&str]) -> anyhow::Result<i64> {
-        let consumer: rdkafka::consumer::BaseConsumer = client_config(&self.config)
-            .set("group.id", self.config.named(group))
-            .set("enable.auto.commit", "false")
-            .create()?;
+        let consumer = self.looker(group)?;
         let topics: Vec<String> = topics.iter().map(|t| self.config.named(t)).collect();
         let progress = tokio::task::spawn_blocking(move || progress(&consumer, &topics)).await??;
         Ok(progress.values().map(|(committed, end)| (end - committed).max(0)).sum())
     }
 
     async fn lag_by_topic(&self, group: &str, topics: &[&str]) -> anyhow::Result<Vec<i64>> {
-        let consumer: rdkafka::consumer::BaseConsumer = client_config(&self.config)
-            .set("group.id", self.config.named(group))
-            .set("enable.auto.commit", "false")
-            .create()?;
+        let consumer = self.looker(group)?;
         let names: Vec<String> = topics.iter().map(|t| self.config.named(t)).collect();
         let wanted = names.clone();
         let progress = tokio::task::spawn_blocking(move || progress(&consumer, &wanted)).await??;
@@ -210,7 +213,7 @@ impl Transport for Kafka {
 
 /// Per partition of `topics`: the group's committed offset (the start of the log when it has
 /// none) and the end of the log. Blocking.
-fn progress<C: Consumer>(consumer: &C, topics: &[String]) -> anyhow::Result<BTreeMap<(String, i32), (i64, i64)>> {
+fn progress<C: Consumer>(consumer: &C, topics: &[String]) -> anyhow::Result<Progress> {
     let timeout = Duration::from_secs(5);
     let mut partitions = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
@@ -244,40 +247,64 @@ fn progress<C: Consumer>(consumer: &C, topics: &[String]) -> anyhow::Result<BTre
 /// rejoins the group. The rebalance that follows leaves out members that do not answer. On a
 /// broker that expires members itself it only fires when an owner is stuck on one event for the
 /// whole interval, and the extra rebalance is harmless (the inbox absorbs redelivery).
+///
+/// The look never holds up consuming: it runs on a blocking thread with its own client (not
+/// the group member, whose broker connection is busy with long-polling fetches: a look through
+/// it waited behind a fetch per partition, ~10 s for 18 partitions, and every event meanwhile),
+/// and its verdict is picked up by a later poll.
 struct Watchdog {
     every: Duration,
     next: tokio::time::Instant,
     /// Committed offsets of backlogged partitions owned by others, at the last look.
     seen: BTreeMap<(String, i32), i64>,
+    /// Asks the broker for offsets; in the group's name, but never a member of it.
+    looker: Arc<rdkafka::consumer::BaseConsumer>,
+    /// The look under way: the partitions this member owned when it began, and the progress.
+    look: Option<tokio::task::JoinHandle<anyhow::Result<Look>>>,
 }
 
+/// Per partition: the group's committed offset and the log's end.
+type Progress = BTreeMap<(String, i32), (i64, i64)>;
+/// The partitions this member owned, and every partition's progress.
+type Look = (Vec<(String, i32)>, Progress);
+
 impl Watchdog {
-    fn new(every: Duration) -> Self {
-        Self { every, next: tokio::time::Instant::now() + every, seen: BTreeMap::new() }
+    fn new(every: Duration, looker: rdkafka::consumer::BaseConsumer) -> Self {
+        Self {
+            every,
+            next: tokio::time::Instant::now() + every,
+            seen: BTreeMap::new(),
+            looker: Arc::new(looker),
+            look: None,
+        }
     }
 
-    /// Looks when due; returns the partitions found abandoned.
-    async fn abandoned(&mut self, consumer: &Arc<StreamConsumer>, topics: &[String]) -> Vec<(String, i32)> {
-        if tokio::time::Instant::now() < self.next {
-            return Vec::new();
+    /// Starts a look when due, and judges a finished one; returns the partitions found abandoned.
+    async fn abandoned(&mut self, consumer: &StreamConsumer, topics: &[String]) -> Vec<(String, i32)> {
+        if let Some(look) = self.look.take_if(|look| look.is_finished()) {
+            self.next = tokio::time::Instant::now() + self.every;
+            return match look.await {
+                Ok(Ok((owned, progress))) => self.judge(&owned, progress),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %format!("{e:#}"), "group watchdog could not look");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            };
         }
-        self.next = tokio::time::Instant::now() + self.every;
-        let (consumer, topics) = (consumer.clone(), topics.to_vec());
-        let looked = tokio::task::spawn_blocking(move || {
-            let owned = consumer.assignment()?;
-            let owned: Vec<(String, i32)> =
-                owned.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
-            anyhow::Ok((owned, progress(&*consumer, &topics)?))
-        })
-        .await;
-        let (owned, progress) = match looked {
-            Ok(Ok(looked)) => looked,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %format!("{e:#}"), "group watchdog could not look");
-                return Vec::new();
-            }
-            Err(_) => return Vec::new(),
-        };
+        if self.look.is_none() && tokio::time::Instant::now() >= self.next {
+            // The member's own assignment is local knowledge: no broker round trip.
+            let owned = match consumer.assignment() {
+                Ok(owned) => owned.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect(),
+                Err(_) => return Vec::new(),
+            };
+            let (looker, topics) = (self.looker.clone(), topics.to_vec());
+            self.look = Some(tokio::task::spawn_blocking(move || Ok((owned, progress(&*looker, &topics)?))));
+        }
+        Vec::new()
+    }
+
+    fn judge(&mut self, owned: &[(String, i32)], progress: Progress) -> Vec<(String, i32)> {
         let backlogged: BTreeMap<(String, i32), i64> = progress
             .into_iter()
             .filter(|(key, (committed, end))| end > committed && !owned.contains(key))
@@ -362,4 +389,62 @@ impl Subscription for KafkaSubscription {
         tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await??;
         Ok(())
     }
+}
+
+/// The broker's own floor for one hop, for `skycamp bench --ratios`: a plain librdkafka producer
+/// (`bootstrap.servers` only, every other setting librdkafka's default) sends `samples` records
+/// one after another to a fresh topic, and a plain group consumer (auto-commit, defaults) on the
+/// same broker receives each; how long each took from send to receipt.
+pub async fn floor_hops(brokers: &str, samples: usize) -> anyhow::Result<Vec<Duration>> {
+    let topic = format!("skycamp-floor-{}", uuid::Uuid::now_v7().simple());
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", brokers);
+    let admin: AdminClient<DefaultClientContext> = base.create()?;
+    let created =
+        admin.create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new()).await?;
+    for result in created {
+        result.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+    let producer: FutureProducer = base.create()?;
+    let consumer: StreamConsumer = base.clone().set("group.id", format!("{topic}-group")).create()?;
+    consumer.subscribe(&[&topic])?;
+    // Until the group has its partition: a warm-up record, received.
+    let warm_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        producer
+            .send(FutureRecord::<(), _>::to(&topic).payload("warm-up"), Duration::from_secs(5))
+            .await
+            .map_err(|(e, _)| e)?;
+        match tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
+            Ok(received) => {
+                received?;
+                break;
+            }
+            Err(_) => {
+                anyhow::ensure!(tokio::time::Instant::now() < warm_up, "the floor's consumer got nothing in 60 s")
+            }
+        }
+    }
+    // Drain whatever else the warm-up left.
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {}
+    let mut hops = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let body = format!("hop {i}");
+        let started = tokio::time::Instant::now();
+        producer
+            .send(FutureRecord::<(), _>::to(&topic).payload(&body), Duration::from_secs(5))
+            .await
+            .map_err(|(e, _)| e)?;
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+                .await
+                .context("a floor hop over 60 s")??;
+            if m.payload() == Some(body.as_bytes()) {
+                break;
+            }
+        }
+        hops.push(started.elapsed());
+    }
+    let _ = admin.delete_topics(&[&topic], &AdminOptions::new()).await;
+    Ok(hops)
 }

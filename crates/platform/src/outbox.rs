@@ -117,32 +117,42 @@ impl Relay {
     /// loses its lock with its connection; the next one publishes the batch again, which the
     /// consumers' inboxes make harmless.
     ///
-    /// On SQLite (one machine, one writer at a time) the rows are read and deleted without an
-    /// enclosing transaction, so the relay never holds the database's only write lock while it
-    /// waits for the transport.
+    /// On SQLite (one process owns the file, so one relay) the rows are read on a reader
+    /// connection and deleted by the writer afterwards, without an enclosing transaction: the
+    /// relay never holds the database's one writer connection while it waits for the transport
+    /// (on Kafka, the broker's acknowledgement), which would stall every write of the service.
     pub async fn publish_batch(&self) -> anyhow::Result<usize> {
         if self.db.dialect() == Dialect::Sqlite {
-            let mut conn = self.db.writer().acquire().await?;
-            return self.publish_from(&mut conn).await;
+            let rows = Self::unpublished(&mut *self.db.pool().acquire().await?).await?;
+            let Some(published) = self.publish(rows).await? else { return Ok(0) };
+            return Self::delete(&mut *self.db.writer().acquire().await?, &published).await;
         }
         let mut tx = self.db.writer().begin().await?;
         let lock = "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))";
         if !sqlx::query_scalar::<_, bool>(lock).fetch_one(&mut *tx).await? {
             return Ok(0);
         }
-        let n = self.publish_from(&mut tx).await?;
+        let rows = Self::unpublished(&mut tx).await?;
+        let n = match self.publish(rows).await? {
+            Some(published) => Self::delete(&mut tx, &published).await?,
+            None => 0,
+        };
         tx.commit().await?;
         Ok(n)
     }
 
-    async fn publish_from(&self, conn: &mut sqlx::AnyConnection) -> anyhow::Result<usize> {
-        let rows: Vec<(i64, String, String, String)> =
-            sqlx::query_as("SELECT seq, topic, msg_key, body FROM outbox ORDER BY seq LIMIT $1")
-                .bind(BATCH)
-                .fetch_all(&mut *conn)
-                .await?;
+    /// The oldest batch of the outbox.
+    async fn unpublished(conn: &mut sqlx::AnyConnection) -> anyhow::Result<Vec<(i64, String, String, String)>> {
+        Ok(sqlx::query_as("SELECT seq, topic, msg_key, body FROM outbox ORDER BY seq LIMIT $1")
+            .bind(BATCH)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    /// Publishes `rows`; the seqs published, or None when there were none.
+    async fn publish(&self, rows: Vec<(i64, String, String, String)>) -> anyhow::Result<Option<Vec<i64>>> {
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let published: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let records = rows
@@ -157,16 +167,20 @@ impl Relay {
                 delay.record(now.saturating_sub(written) as f64 / 1000.0);
             }
         }
-        // Exactly the rows published: on PostgreSQL a smaller seq can commit after a larger one
-        // was read, so "everything up to the last seq" could delete a row never published.
+        Ok(Some(published))
+    }
+
+    /// Deletes exactly the rows published: on PostgreSQL a smaller seq can commit after a larger
+    /// one was read, so "everything up to the last seq" could delete a row never published.
+    async fn delete(conn: &mut sqlx::AnyConnection, published: &[i64]) -> anyhow::Result<usize> {
         let placeholders: Vec<String> = (1..=published.len()).map(|i| format!("${i}")).collect();
         let delete = format!("DELETE FROM outbox WHERE seq IN ({})", placeholders.join(", "));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
-        for seq in &published {
+        for seq in published {
             query = query.bind(*seq);
         }
         query.execute(&mut *conn).await?;
-        Ok(records.len())
+        Ok(published.len())
     }
 }
 

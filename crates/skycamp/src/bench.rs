@@ -234,19 +234,35 @@ async fn ratios(
         "≥ 0.33",
     ));
     let (hops, answers) = event_hops(http, url, 50).await?;
-    rows.push(Row::new(
-        "one event hop (flight registered → in `flightStatuses`, through the gateway), 50 in a row",
+    let spread = |hops: &[Duration]| {
         format!(
-            "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms (of which the registration's answer: p50 {:.1} ms)",
-            percentile_ms(&hops, 0.5),
-            percentile_ms(&hops, 0.9),
-            percentile_ms(&hops, 0.99),
-            percentile_ms(&answers, 0.5)
-        ),
+            "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            percentile_ms(hops, 0.5),
+            percentile_ms(hops, 0.9),
+            percentile_ms(hops, 0.99)
+        )
+    };
+    let log = if args.kafka_brokers.is_some() { "Kafka" } else { "embedded log" };
+    let mut hop_row = Row::new(
+        format!("one event hop, {log} (flight registered → in `flightStatuses`, through the gateway), 50 in a row"),
+        format!("{} (of which the registration's answer: p50 {:.1} ms)", spread(&hops), percentile_ms(&answers, 0.5)),
         "—".into(),
         None,
         "p50 ≤ 2 ms, p99 ≤ 20 ms",
-    ));
+    );
+    #[cfg(feature = "kafka")]
+    if let Some(brokers) = &args.kafka_brokers {
+        let floor = skycamp_platform::kafka::floor_hops(brokers, 50).await?;
+        let times = |p: f64| percentile_ms(&hops, p) / percentile_ms(&floor, p);
+        hop_row = Row::new(
+            hop_row.path,
+            format!("{} (p90 {:.1}× the floor's)", hop_row.measured, times(0.9)),
+            format!("plain librdkafka producer → group consumer, 50 in a row: {}", spread(&floor)),
+            Some(times(0.5)),
+            "p50 ≤ 1.25×, p90 ≤ 2.5× the floor",
+        );
+    }
+    rows.push(hop_row);
     let (p50, p99) = (bookings.phase.percentile(0.5), bookings.phase.percentile(0.99));
     rows.push(Row::new(
         "`POST /reservations` p99 / p50 under load",
