@@ -50,6 +50,8 @@ pub struct EventLog {
     /// One wake-up per topic, shared by the in-process subscribers of that topic.
     appended: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
     poll_interval: Duration,
+    /// How often, at most, a busy group writes its offset ([`SAVE_OFFSET_EVERY`]).
+    save_offset_every: Duration,
     /// This process's doorbell, rung by publishers in other processes; None where one cannot be
     /// made (consumers then poll).
     doorbell: Option<Arc<Doorbell>>,
@@ -74,7 +76,12 @@ impl EventLog {
                 None
             }
         };
-        Ok(Self { db, appended, poll_interval, doorbell })
+        Ok(Self { db, appended, poll_interval, save_offset_every: SAVE_OFFSET_EVERY, doorbell })
+    }
+
+    /// The same log whose busy groups write their offsets at most every `every`.
+    pub fn saving_offsets_every(self, every: Duration) -> Self {
+        Self { save_offset_every: every, ..self }
     }
 
     fn wake_up_for(&self, topic: &str) -> Arc<Notify> {
@@ -194,6 +201,8 @@ impl Transport for EventLog {
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             select,
             cursor: committed.unwrap_or(0),
+            unsaved: None,
+            saved_at: None,
         }))
     }
 
@@ -226,7 +235,16 @@ struct LogSubscription {
     topics: Vec<String>,
     select: String,
     cursor: i64,
+    /// The handled position not yet written to `consumer_offsets`, and when it was last written
+    /// (never: the first commit is written at once).
+    unsaved: Option<i64>,
+    saved_at: Option<std::time::Instant>,
 }
+
+/// Under load a group writes its offset at most this often: every write is a commit on the log's
+/// one writer, which publishers wait for. A lost offset only means events delivered again,
+/// which every handler's inbox absorbs. An idle group writes it before it waits.
+const SAVE_OFFSET_EVERY: Duration = Duration::from_millis(100);
 
 impl LogSubscription {
     async fn fetch(&self) -> anyhow::Result<Vec<Delivery>> {
@@ -248,12 +266,14 @@ impl LogSubscription {
 impl Subscription for LogSubscription {
     async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>> {
         // Listen before reading, so an append during the read is not missed.
-        let mut woken: Vec<_> = self.wake_ups.iter().map(|n| Box::pin(n.notified())).collect();
+        let wake_ups = self.wake_ups.clone();
+        let mut woken: Vec<_> = wake_ups.iter().map(|n| Box::pin(n.notified())).collect();
         woken.iter_mut().for_each(|n| {
             n.as_mut().enable();
         });
         let batch = self.fetch().await?;
         if batch.is_empty() {
+            self.save_offset().await?;
             let any = futures::future::select_all(woken);
             let _ = tokio::time::timeout(self.log.poll_interval, any).await;
         }
@@ -262,12 +282,26 @@ impl Subscription for LogSubscription {
 
     async fn commit(&mut self, handled: &[Delivery]) -> anyhow::Result<()> {
         let Some(delivery) = handled.last() else { return Ok(()) };
+        self.cursor = delivery.position;
+        self.unsaved = Some(delivery.position);
+        if self.saved_at.is_none_or(|at| at.elapsed() >= self.log.save_offset_every) {
+            self.save_offset().await?;
+        }
+        Ok(())
+    }
+}
+
+impl LogSubscription {
+    /// Writes the handled position, if it moved since the last write.
+    async fn save_offset(&mut self) -> anyhow::Result<()> {
+        let Some(position) = self.unsaved else { return Ok(()) };
         sqlx::query("UPDATE consumer_offsets SET seq = $2 WHERE grp = $1")
             .bind(&self.group)
-            .bind(delivery.position)
+            .bind(position)
             .execute(self.log.db.writer())
             .await?;
-        self.cursor = delivery.position;
+        self.unsaved = None;
+        self.saved_at = Some(std::time::Instant::now());
         Ok(())
     }
 }
@@ -395,6 +429,27 @@ mod tests {
         assert_eq!(reopened.total_lag().await.unwrap(), 1, "one record of topic a is unhandled");
         again.commit(&rest).await.unwrap();
         assert_eq!(reopened.total_lag().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn under_load_a_group_writes_its_offset_at_most_every_interval_and_before_it_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open_polling_every(dir.path(), Duration::from_millis(10))
+            .await
+            .unwrap()
+            .saving_offsets_every(Duration::from_secs(3600));
+        log.publish(&[record("a", 1)]).await.unwrap();
+        let mut sub = log.subscribe("g", &["a"]).await.unwrap();
+        let first = sub.poll().await.unwrap();
+        sub.commit(&first).await.unwrap();
+        assert_eq!(log.total_lag().await.unwrap(), 0, "the first commit is written at once");
+
+        log.publish(&[record("a", 2), record("a", 3)]).await.unwrap();
+        let next = sub.poll().await.unwrap();
+        sub.commit(&next).await.unwrap();
+        assert_eq!(log.total_lag().await.unwrap(), 2, "within the interval: handled, not yet written");
+        assert!(sub.poll().await.unwrap().is_empty());
+        assert_eq!(log.total_lag().await.unwrap(), 0, "written before waiting for more");
     }
 
     #[tokio::test]
