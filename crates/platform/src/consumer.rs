@@ -17,6 +17,15 @@ use crate::events::{Delivery, Envelope, Transport};
 pub trait Handler: Send + Sync + 'static {
     /// Handles `event`; an error means "not handled, deliver again".
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()>;
+
+    /// Handles all of `events`, in order, in one transaction, where this handler can: `Ok(true)`
+    /// when they all took effect, `Ok(false)` (the default) when it does not take these events
+    /// together. On `Ok(false)` or an error nothing may have taken effect: the consumer then
+    /// hands them over one at a time, with retries and dead letters as ever.
+    async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+        let _ = events;
+        Ok(false)
+    }
 }
 
 /// How a consumer group runs.
@@ -63,8 +72,8 @@ pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Ca
                 continue;
             }
         };
-        let mut handled = 0;
-        for delivery in &batch {
+        let mut handled = if handle_together(&consumer, &batch).await { batch.len() } else { 0 };
+        for delivery in &batch[handled..] {
             let span = event_span(&consumer, &delivery.record.envelope);
             if !handle_or_park(&consumer, delivery, &shutdown).instrument(span).await {
                 break;
@@ -77,6 +86,40 @@ pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Ca
             && let Err(e) = subscription.commit(&batch[..handled]).await
         {
             tracing::warn!(group, error = %format!("{e:#}"), "offset commit failed");
+        }
+    }
+}
+
+/// Offers a batch of several events to the handler to apply in one transaction (one commit
+/// instead of one per event); true when it did. Never with an event too old for the inbox.
+async fn handle_together(c: &Consumer, batch: &[Delivery]) -> bool {
+    let now = crate::time::now_millis();
+    if batch.len() < 2 || !batch.iter().all(|d| crate::inbox::within(&d.record.envelope, now, c.retention)) {
+        return false;
+    }
+    let events: Vec<&Envelope> = batch.iter().map(|d| &d.record.envelope).collect();
+    let span = tracing::info_span!(
+        "events",
+        otel.name = "batch process",
+        otel.kind = "consumer",
+        service = c.service,
+        group = c.group,
+        events = events.len()
+    );
+    let started = std::time::Instant::now();
+    match c.handler.handle_all(&events).instrument(span).await {
+        Ok(true) => {
+            let each = started.elapsed().as_secs_f64() / events.len() as f64;
+            for event in events {
+                let labels = [("group", c.group.to_owned()), ("type", event.kind.clone())];
+                metrics::histogram!(crate::metrics::EVENT_SECONDS, &labels).record(each);
+            }
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::debug!(group = c.group, error = %format!("{e:#}"), "a batch failed together; one at a time");
+            false
         }
     }
 }
@@ -177,5 +220,83 @@ async fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => false,
         _ = shutdown.cancelled() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::events::Record;
+
+    /// Records how events arrived: together (`handle_all`) or one at a time.
+    struct Recorder {
+        together: bool,
+        seen: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Handler for Recorder {
+        async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
+            self.seen.lock().unwrap().push(format!("one {}", event.subject));
+            Ok(())
+        }
+
+        async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+            anyhow::ensure!(self.together, "not today");
+            let subjects: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
+            self.seen.lock().unwrap().push(format!("all {}", subjects.join(",")));
+            Ok(true)
+        }
+    }
+
+    async fn consume_three(together: bool) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let log = crate::eventlog::EventLog::open(dir.path()).await.unwrap();
+        let records: Vec<Record> = (1..=3)
+            .map(|n| {
+                let envelope = Envelope::new("t", "Thing", format!("{n}"), serde_json::json!({}));
+                Record { topic: "t".into(), key: format!("{n}"), envelope }
+            })
+            .collect();
+        log.publish(&records).await.unwrap();
+        let db = crate::db::Db::sqlite_in(dir.path(), "service.db").await.unwrap();
+        db.migrate(&[crate::deadletter::MIGRATION]).await.unwrap();
+        let handler = Arc::new(Recorder { together, seen: Mutex::default() });
+        let consumer = Consumer {
+            service: "test",
+            group: "g",
+            topics: &["t"],
+            handler: handler.clone(),
+            max_attempts: 3,
+            dead_letters: DeadLetters::new(db, Duration::from_secs(7 * 86_400)),
+            retention: Duration::from_secs(7 * 86_400),
+        };
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(run(Arc::new(log.clone()), consumer, shutdown.clone()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let handled = |seen: &[String]| seen.iter().map(|s| s.split(',').count()).sum::<usize>();
+        while handled(&handler.seen.lock().unwrap()) < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the consumer did not catch up: {:?}",
+                handler.seen.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        shutdown.cancel();
+        running.await.unwrap();
+        handler.seen.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_batch_goes_to_the_handler_together_when_it_takes_it() {
+        assert_eq!(consume_three(true).await, ["all 1,2,3"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_handler_fails_together_goes_one_event_at_a_time() {
+        assert_eq!(consume_three(false).await, ["one 1", "one 2", "one 3"]);
     }
 }

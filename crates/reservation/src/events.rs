@@ -13,7 +13,7 @@ use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
 use crate::domain::SagaInput;
-use crate::store::{CatalogueStore, ReservationStore};
+use crate::store::{CatalogueStore, Change, ReservationStore};
 
 /// Consumer groups `reservation-saga` (inventory answers, refunds) and `reservation-timeline`
 /// (mileage and message steps).
@@ -86,10 +86,32 @@ impl Handler for SagaEvents {
                 Ok(())
             }
             Some(Effect::Note(id, step, detail)) => {
-                self.store.note(id, &step, detail.as_deref(), (SAGA, &event.id)).await
+                self.store.note(&[(id, &step, detail.as_deref(), (SAGA, &event.id))]).await
             }
             None => Ok(()),
         }
+    }
+
+    /// Timeline notes (the mileage and message steps) go in together; a batch with a saga step
+    /// in it goes one event at a time.
+    async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+        let mut notes = Vec::with_capacity(events.len());
+        for event in events {
+            if event.kind == pev::PAYMENT_CANCELLED {
+                return Ok(false);
+            }
+            match effect_of(event)? {
+                Some(Effect::Input(..)) => return Ok(false),
+                Some(Effect::Note(id, step, detail)) => notes.push((id, step, detail, event.id.as_str())),
+                None => {}
+            }
+        }
+        let notes: Vec<_> = notes
+            .iter()
+            .map(|(id, step, detail, event)| (*id, step.as_str(), detail.as_deref(), (SAGA, *event)))
+            .collect();
+        self.store.note(&notes).await?;
+        Ok(true)
     }
 }
 
@@ -119,34 +141,46 @@ impl CatalogueView {
     }
 }
 
+/// What an event changes in the read models, if anything.
+fn change_of(event: &Envelope) -> anyhow::Result<Option<Change>> {
+    Ok(match event.kind.as_str() {
+        fev::FLIGHT_REGISTERED | fev::FLIGHT_UPDATED | fev::FLIGHT_DELETED => {
+            Some(Change::Flight(event.payload::<FlightChanged>()?.flight))
+        }
+        fev::SEATS_RESERVED | fev::SEATS_REJECTED | fev::SEATS_RELEASED => {
+            event.payload::<SeatsDecided>()?.flight.map(Change::Flight)
+        }
+        cev::CAMPSITE_REGISTERED | cev::CAMPSITE_UPDATED | cev::CAMPSITE_DELETED => {
+            Some(Change::Campsite(event.payload::<CampsiteChanged>()?.campsite))
+        }
+        cev::NIGHTS_RESERVED => Some(Change::Nights(event.payload()?, true)),
+        cev::NIGHTS_RELEASED => Some(Change::Nights(event.payload()?, false)),
+        rev::REVIEW_WRITTEN | rev::REVIEW_WITHDRAWN => {
+            let r: ReviewEvent = event.payload()?;
+            let sign = if event.kind == rev::REVIEW_WRITTEN { 1 } else { -1 };
+            Some(Change::Rating { campsite_id: r.campsite_id, rating: r.rating, sign })
+        }
+        _ => None,
+    })
+}
+
 #[async_trait]
 impl Handler for CatalogueView {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        let id = &event.id;
-        match event.kind.as_str() {
-            fev::FLIGHT_REGISTERED | fev::FLIGHT_UPDATED | fev::FLIGHT_DELETED => {
-                self.store.upsert_flight(id, &event.payload::<FlightChanged>()?.flight).await
-            }
-            fev::SEATS_RESERVED | fev::SEATS_REJECTED | fev::SEATS_RELEASED => {
-                match event.payload::<SeatsDecided>()?.flight {
-                    Some(f) => self.store.upsert_flight(id, &f).await,
-                    None => Ok(()),
-                }
-            }
-            cev::CAMPSITE_REGISTERED | cev::CAMPSITE_UPDATED | cev::CAMPSITE_DELETED => {
-                self.store.upsert_campsite(id, &event.payload::<CampsiteChanged>()?.campsite).await
-            }
-            cev::NIGHTS_RESERVED => self.store.mark_nights(id, &event.payload()?, true).await,
-            cev::NIGHTS_RELEASED => self.store.mark_nights(id, &event.payload()?, false).await,
-            rev::REVIEW_WRITTEN => {
-                let r: ReviewEvent = event.payload()?;
-                self.store.add_rating(id, r.campsite_id, r.rating, 1).await
-            }
-            rev::REVIEW_WITHDRAWN => {
-                let r: ReviewEvent = event.payload()?;
-                self.store.add_rating(id, r.campsite_id, r.rating, -1).await
-            }
-            _ => Ok(()),
+        match change_of(event)? {
+            Some(change) => self.store.apply(&[(&event.id, change)]).await,
+            None => Ok(()),
         }
+    }
+
+    async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+        let mut changes = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(change) = change_of(event)? {
+                changes.push((event.id.as_str(), change));
+            }
+        }
+        self.store.apply(&changes).await?;
+        Ok(true)
     }
 }

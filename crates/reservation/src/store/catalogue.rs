@@ -25,6 +25,21 @@ pub struct CampsiteRow {
     pub booked: Vec<String>,
 }
 
+/// One change to the read models, from one event.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Flight(FlightSnapshot),
+    Campsite(CampsiteSnapshot),
+    /// A reservation's nights, booked (`true`) or free again.
+    Nights(NightsDecided, bool),
+    /// A review's rating added (`sign` 1) or withdrawn (`sign` -1).
+    Rating {
+        campsite_id: i64,
+        rating: i64,
+        sign: i64,
+    },
+}
+
 /// The flight and campsite read models, and their finished answers in memory (dropped on every
 /// change, here and, through PostgreSQL notifications, on every other instance).
 #[derive(Clone)]
@@ -43,8 +58,29 @@ impl CatalogueStore {
         &self.answers
     }
 
-    /// Commits a change to the models and drops every answer computed before it.
-    async fn commit(&self, mut tx: Tx) -> anyhow::Result<()> {
+    /// Applies `changes` (each with the id of the event it comes from; one already applied is
+    /// skipped) in one transaction, then drops every answer computed before it. The consumer
+    /// hands over a whole batch of events at once, so a burst of seat changes costs one commit.
+    pub async fn apply(&self, changes: &[(&str, Change)]) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        let mut applied = 0;
+        for (event_id, change) in changes {
+            if !inbox::claim(&mut tx, VIEW, event_id).await? {
+                continue;
+            }
+            applied += 1;
+            match change {
+                Change::Flight(f) => Self::upsert_flight(&mut tx, f).await?,
+                Change::Campsite(c) => Self::upsert_campsite(&mut tx, c).await?,
+                Change::Nights(d, held) => Self::mark_nights(&mut tx, d, *held).await?,
+                Change::Rating { campsite_id, rating, sign } => {
+                    Self::add_rating(&mut tx, *campsite_id, *rating, *sign).await?
+                }
+            }
+        }
+        if applied == 0 {
+            return Ok(());
+        }
         self.db.notify(&mut tx, CHANGED).await?;
         tx.commit().await?;
         self.answers.changed();
@@ -52,11 +88,7 @@ impl CatalogueStore {
     }
 
     /// Keeps the newest snapshot of a flight in the read model (older or repeated ones change nothing).
-    pub async fn upsert_flight(&self, event_id: &str, f: &FlightSnapshot) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
+    async fn upsert_flight(tx: &mut Tx, f: &FlightSnapshot) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO flight_statuses (flight_id, flight_name, destination, price, seat, seats_left, deleted, version)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -73,9 +105,9 @@ impl CatalogueStore {
         .bind(f.seats_left)
         .bind(i64::from(f.deleted))
         .bind(f.version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.commit(tx).await
+        Ok(())
     }
 
     /// One flight of the read model, withdrawn or not.
@@ -116,11 +148,7 @@ impl CatalogueStore {
     }
 
     /// Keeps the newest snapshot of a campsite (older or repeated ones change nothing).
-    pub async fn upsert_campsite(&self, event_id: &str, c: &CampsiteSnapshot) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
+    async fn upsert_campsite(tx: &mut Tx, c: &CampsiteSnapshot) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO campsite_statuses (campsite_id, name, location, description, price_per_night, capacity, amenities, deleted, version)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -139,17 +167,13 @@ impl CatalogueStore {
         .bind(serde_json::to_string(&c.amenities)?)
         .bind(i64::from(c.deleted))
         .bind(c.version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.commit(tx).await
+        Ok(())
     }
 
     /// Marks a reservation's nights booked (`held`) or free again in the read model.
-    pub async fn mark_nights(&self, event_id: &str, d: &NightsDecided, held: bool) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
+    async fn mark_nights(tx: &mut Tx, d: &NightsDecided, held: bool) -> anyhow::Result<()> {
         if held {
             for night in &d.nights {
                 sqlx::query(
@@ -159,25 +183,21 @@ impl CatalogueStore {
                 .bind(d.campsite_id)
                 .bind(night)
                 .bind(d.reservation_id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         } else {
             sqlx::query("DELETE FROM campsite_booked_nights WHERE reservation_id = $1")
                 .bind(d.reservation_id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
-        self.commit(tx).await
+        Ok(())
     }
 
     /// Adds a review's rating to its campsite's average (`sign` 1), or takes a withdrawn one
     /// out of it (`sign` -1).
-    pub async fn add_rating(&self, event_id: &str, campsite_id: i64, rating: i64, sign: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, VIEW, event_id).await? {
-            return Ok(());
-        }
+    async fn add_rating(tx: &mut Tx, campsite_id: i64, rating: i64, sign: i64) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO campsite_ratings (campsite_id, reviews, rating_sum) VALUES ($1, $2, $3)
              ON CONFLICT (campsite_id) DO UPDATE SET reviews = campsite_ratings.reviews + excluded.reviews,
@@ -186,9 +206,9 @@ impl CatalogueStore {
         .bind(campsite_id)
         .bind(sign)
         .bind(sign * rating)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.commit(tx).await
+        Ok(())
     }
 
     /// One campsite of the read model (withdrawn or not) with its booked nights in `[from, to)`.

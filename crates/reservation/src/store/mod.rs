@@ -7,8 +7,8 @@
 mod catalogue;
 mod saga;
 
-pub use catalogue::{CHANGED as CATALOGUE_CHANGED, CampsiteRow, CatalogueStore};
-pub use saga::{Applied, ReservationStore};
+pub use catalogue::{CHANGED as CATALOGUE_CHANGED, CampsiteRow, CatalogueStore, Change};
+pub use saga::{Applied, Note, ReservationStore};
 use skycamp_platform::db::Migration;
 use skycamp_platform::{inbox, outbox};
 

@@ -97,6 +97,9 @@ fn observe_move(r: &Reservation) {
     }
 }
 
+/// A timeline note: the reservation, the step, its detail, and the (inbox, event id) it comes from.
+pub type Note<'a> = (i64, &'a str, Option<&'a str>, (&'a str, &'a str));
+
 /// Reservations and their saga steps.
 #[derive(Clone)]
 pub struct ReservationStore {
@@ -396,14 +399,17 @@ impl ReservationStore {
         Ok(())
     }
 
-    /// Records a step that changes no state (e.g. the refund of a rejected reservation), once per event.
-    pub async fn note(&self, id: i64, step: &str, detail: Option<&str>, event: (&str, &str)) -> anyhow::Result<()> {
+    /// Records steps that change no state (e.g. the refund of a rejected reservation), each once
+    /// per event, all in one transaction.
+    pub async fn note(&self, notes: &[Note<'_>]) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, event.0, event.1).await? {
-            return Ok(());
-        }
-        if let Some(r) = Self::get_in(&mut tx, id).await? {
-            Self::add_step(&mut tx, id, step, r.status, detail).await?;
+        for &(id, step, detail, event) in notes {
+            if !inbox::claim(&mut tx, event.0, event.1).await? {
+                continue;
+            }
+            if let Some(r) = Self::get_in(&mut tx, id).await? {
+                Self::add_step(&mut tx, id, step, r.status, detail).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
