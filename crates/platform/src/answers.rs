@@ -27,9 +27,11 @@ use sha2::Digest as _;
 
 /// Answers larger than this go out untagged and unkept (they are not buffered).
 const MAX_KEPT_BYTES: usize = 4 * 1024 * 1024;
-/// Distinct paths and queries kept at once; past it, everything kept is dropped and refilled, so
-/// a client asking many distinct queries costs queries, never memory.
+/// Distinct paths and queries kept at once, and their bytes in all; past either, everything kept
+/// is dropped and refilled, so a client asking many distinct (or large) queries costs queries,
+/// never memory.
 const MAX_KEPT: usize = 512;
+const MAX_KEPT_TOTAL_BYTES: usize = 16 * 1024 * 1024;
 
 /// The finished answers of one read model; clones share them.
 #[derive(Clone, Default)]
@@ -42,9 +44,16 @@ type Vary = Arc<dyn Fn() -> String + Send + Sync>;
 #[derive(Default)]
 struct Inner {
     generation: AtomicU64,
-    kept: RwLock<HashMap<String, Kept>>,
+    kept: RwLock<KeptAll>,
     /// What, besides path and query, an answer depends on (e.g. today's date).
     vary: Option<Vary>,
+}
+
+/// The kept answers and their bytes in all.
+#[derive(Default)]
+struct KeptAll {
+    answers: HashMap<String, Kept>,
+    bytes: usize,
 }
 
 #[derive(Clone)]
@@ -68,12 +77,17 @@ impl Answers {
     /// The model changed (call after the commit): every kept answer is dropped.
     pub fn changed(&self) {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        self.inner.kept.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        *self.inner.kept.write().unwrap_or_else(std::sync::PoisonError::into_inner) = KeptAll::default();
     }
 
     /// How many answers are kept now.
     pub fn len(&self) -> usize {
-        self.inner.kept.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        self.inner.kept.read().unwrap_or_else(std::sync::PoisonError::into_inner).answers.len()
+    }
+
+    /// The bytes of every answer kept now.
+    pub fn bytes(&self) -> usize {
+        self.inner.kept.read().unwrap_or_else(std::sync::PoisonError::into_inner).bytes
     }
 
     /// Whether nothing is kept now.
@@ -90,7 +104,7 @@ impl Answers {
     fn find(&self, key: &str) -> Option<Kept> {
         let now = self.inner.generation.load(Ordering::SeqCst);
         let kept = self.inner.kept.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.get(key).filter(|k| k.generation == now).cloned()
+        kept.answers.get(key).filter(|k| k.generation == now).cloned()
     }
 
     fn keep(&self, key: String, kept: Kept) {
@@ -99,10 +113,17 @@ impl Answers {
         if kept.generation != self.inner.generation.load(Ordering::SeqCst) {
             return;
         }
-        if all.len() >= MAX_KEPT {
-            all.clear();
+        let size = kept.body.len();
+        if size > MAX_KEPT_TOTAL_BYTES {
+            return;
         }
-        all.insert(key, kept);
+        if all.answers.len() >= MAX_KEPT || all.bytes + size > MAX_KEPT_TOTAL_BYTES {
+            *all = KeptAll::default();
+        }
+        if let Some(replaced) = all.answers.insert(key, kept) {
+            all.bytes -= replaced.body.len();
+        }
+        all.bytes += size;
     }
 }
 
@@ -295,5 +316,19 @@ mod tests {
             get_with(&app, &format!("/list?n={n}"), None).await;
         }
         assert!(answers.len() <= MAX_KEPT);
+    }
+
+    #[tokio::test]
+    async fn large_answers_are_kept_within_a_byte_budget() {
+        let answers = Answers::new();
+        let app = Router::new()
+            .route("/big", get(|| async { "x".repeat(1024 * 1024) }))
+            .layer(axum::middleware::from_fn_with_state(answers.clone(), serve));
+        for n in 0..40 {
+            assert_eq!(get_with(&app, &format!("/big?n={n}"), None).await.0, StatusCode::OK);
+            assert!(answers.bytes() <= MAX_KEPT_TOTAL_BYTES, "{} bytes kept", answers.bytes());
+        }
+        assert!(!answers.is_empty());
+        assert_eq!(answers.bytes(), answers.len() * 1024 * 1024);
     }
 }
