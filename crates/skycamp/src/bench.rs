@@ -122,6 +122,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let flight_booking = booking;
 
     drain(running.as_ref()).await?;
+    if let Some(r) = &running {
+        // One process, one registry: any service's /metrics has every consumer group's times.
+        let metrics = format!("{}/metrics", r.url(Service::Reservation));
+        match http.get(metrics).send().await {
+            Ok(answer) => print_event_handling(&answer.text().await.unwrap_or_default()),
+            Err(e) => println!("no event handling times: {e}"),
+        }
+    }
     let sites = register_campsites(&http, &url, args.bookings).await?;
     let today = time::OffsetDateTime::now_utc().date();
     let night = |i: usize| (today + time::Duration::days(1 + (i / sites.len()) as i64)).to_string();
@@ -283,6 +291,43 @@ async fn drain(running: Option<&app::Running>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where the flight bookings' events spent their time, per consumer group and event type, from
+/// `skycamp_event_handling_duration_seconds` (the saga's steps and the views behind it).
+fn print_event_handling(exposition: &str) {
+    let mut steps = event_handling(exposition);
+    steps.sort_by(|a, b| b.3.total_cmp(&a.3));
+    println!("  event handling so far, by consumer group and event (most time first):");
+    for (group, kind, events, seconds) in steps.iter().take(10) {
+        let mean_ms = seconds * 1000.0 / (*events).max(1.0);
+        println!("    {group:<22} {kind:<22} {events:>7.0} events  {mean_ms:>6.2} ms each  {seconds:>7.2} s in all");
+    }
+}
+
+/// (group, event type, events, seconds) per series of the handling-time histogram.
+fn event_handling(exposition: &str) -> Vec<(String, String, f64, f64)> {
+    let name = skycamp_platform::metrics::EVENT_SECONDS;
+    let mut series: std::collections::BTreeMap<(String, String), (f64, f64)> = Default::default();
+    for line in exposition.lines() {
+        let Some(rest) = line.strip_prefix(name) else { continue };
+        let (is_sum, rest) = match (rest.strip_prefix("_sum{"), rest.strip_prefix("_count{")) {
+            (Some(r), _) => (true, r),
+            (_, Some(r)) => (false, r),
+            _ => continue,
+        };
+        let Some((labels, value)) = rest.split_once("} ") else { continue };
+        let Ok(value) = value.trim().parse::<f64>() else { continue };
+        let label = |key: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=\"")).map(|v| v.trim_end_matches('"').to_owned()))
+        };
+        let (Some(group), Some(kind)) = (label("group"), label("type")) else { continue };
+        let entry = series.entry((group, kind)).or_default();
+        if is_sum { entry.1 = value } else { entry.0 = value }
+    }
+    series.into_iter().map(|((group, kind), (events, seconds))| (group, kind, events, seconds)).collect()
 }
 
 fn report(what: &str, booking: &Phase, confirmed: Duration, answered: Duration) {
@@ -452,4 +497,20 @@ fn peak_rss_mib() -> u64 {
             s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib / 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_handling_times_are_read_per_group_and_type() {
+        let text = "# TYPE skycamp_event_handling_duration_seconds summary\n\
+            skycamp_event_handling_duration_seconds_sum{group=\"reservation-view\",type=\"SeatsReserved\"} 11.25\n\
+            skycamp_event_handling_duration_seconds_count{group=\"reservation-view\",type=\"SeatsReserved\"} 2000\n\
+            skycamp_event_handling_duration_seconds{group=\"reservation-view\",type=\"SeatsReserved\",quantile=\"0.5\"} 0.005\n\
+            skycamp_http_requests_total{service=\"x\"} 3\n";
+        assert_eq!(
+            super::event_handling(text),
+            [("reservation-view".to_owned(), "SeatsReserved".to_owned(), 2000.0, 11.25)]
+        );
+    }
 }
