@@ -62,6 +62,9 @@ impl CatalogueStore {
     /// skipped) in one transaction, then drops every answer computed before it. The consumer
     /// hands over a whole batch of events at once, so a burst of seat changes costs one commit.
     pub async fn apply(&self, changes: &[(&str, Change)]) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
         let mut applied = 0;
         for (event_id, change) in changes {

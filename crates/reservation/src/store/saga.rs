@@ -402,6 +402,9 @@ impl ReservationStore {
     /// Records steps that change no state (e.g. the refund of a rejected reservation), each once
     /// per event, all in one transaction.
     pub async fn note(&self, notes: &[Note<'_>]) -> anyhow::Result<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
         for &(id, step, detail, event) in notes {
             if !inbox::claim(&mut tx, event.0, event.1).await? {
