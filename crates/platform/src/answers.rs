@@ -148,10 +148,10 @@ pub async fn serve(State(answers): State<Answers>, request: Request, next: Next)
     respond(headers, body, asked.as_ref())
 }
 
-/// Axum middleware for GET and HEAD routes not kept in memory: tags a 200 answer and turns it
-/// into a 304 when the request's `If-None-Match` names its tag.
-pub async fn conditional(request: Request, next: Next) -> Response {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+/// A request other than GET (HEAD, whose body is dropped): tagged and turned into a 304 when
+/// `If-None-Match` names its tag, but not kept.
+async fn conditional(request: Request, next: Next) -> Response {
+    if request.method() != Method::HEAD {
         return next.run(request).await;
     }
     let asked = request.headers().get(header::IF_NONE_MATCH).cloned();
