@@ -395,8 +395,14 @@ async fn one_booking_is_one_trace_across_processes_http_and_events() {
             spans.iter().any(|s| s.trace_id == trace_id && s.service == *service && s.kind == *kind && s.name == *name)
         })
     };
+    // Each process exports on its own schedule: wait until the wanted spans are there and every
+    // span of the trace has its parent there too (the assertions below then say what is missing).
+    let complete = |spans: &[Received]| {
+        let trace: Vec<&Received> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
+        trace.iter().all(|s| s.parent == client_span || trace.iter().any(|p| p.span_id == s.parent))
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !found(&otlp.spans()) {
+    while !found(&otlp.spans()) || !complete(&otlp.spans()) {
         let got: Vec<(String, String, i32, String)> =
             otlp.spans().into_iter().map(|s| (s.trace_id, s.service, s.kind, s.name)).collect();
         assert!(std::time::Instant::now() < deadline, "the booking's spans were not all exported; got {got:#?}");
