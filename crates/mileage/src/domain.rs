@@ -56,7 +56,11 @@ pub enum Posting {
     Accrue(i64),
     /// Take back these points, a positive number (`MileageDeducted`).
     Deduct(i64),
-    /// Nothing to write: it earned nothing, or there was nothing to take back.
+    /// A refund or withdrawal handled before what it takes back (a credit parked as a dead letter
+    /// and replayed later): write a zero-point entry and publish nothing, so the credit, when it
+    /// comes, finds itself taken back already and earns nothing.
+    Mark,
+    /// Nothing to write: it earned nothing, or it was taken back before it came.
     Nothing,
 }
 
@@ -66,7 +70,7 @@ impl Posting {
         match self {
             Self::Accrue(p) => p,
             Self::Deduct(p) => -p,
-            Self::Nothing => 0,
+            Self::Mark | Self::Nothing => 0,
         }
     }
 }
@@ -99,16 +103,32 @@ impl Cause {
         }
     }
 
-    /// Decides the posting, given what the entry it takes back earned (see [`Cause::takes_back`]).
-    pub fn posting(&self, earned_by_taken_back: Option<i64>) -> Posting {
-        let points = match self {
-            Self::Payment { points, .. } | Self::Review { points, .. } => *points,
-            Self::Refund { .. } | Self::ReviewWithdrawn { .. } => refund_deduction(earned_by_taken_back),
-        };
-        match points {
-            0 => Posting::Nothing,
-            p if p > 0 => Posting::Accrue(p),
-            p => Posting::Deduct(-p),
+    /// For a credit, the cause (an event type) of the entry that takes it back.
+    pub fn taken_back_by(&self) -> Option<&'static str> {
+        match self {
+            Self::Payment { .. } => Some(skycamp_contracts::payment::PAYMENT_CANCELLED),
+            Self::Review { .. } => Some(skycamp_contracts::review::REVIEW_WITHDRAWN),
+            Self::Refund { .. } | Self::ReviewWithdrawn { .. } => None,
+        }
+    }
+
+    /// Decides the posting from what the ledger holds for the reservation: what the entry this
+    /// one takes back earned, if there is one (see [`Cause::takes_back`]), and whether the entry
+    /// that takes this one back is there already (see [`Cause::taken_back_by`]). The result does
+    /// not depend on the order the two events arrive in: either way a refunded payment (or a
+    /// withdrawn review) nets zero.
+    pub fn posting(&self, earned_by_taken_back: Option<i64>, taken_back_already: bool) -> Posting {
+        match self {
+            Self::Payment { .. } | Self::Review { .. } if taken_back_already => Posting::Nothing,
+            Self::Payment { points, .. } | Self::Review { points, .. } if *points > 0 => Posting::Accrue(*points),
+            Self::Payment { .. } | Self::Review { .. } => Posting::Nothing,
+            Self::Refund { .. } | Self::ReviewWithdrawn { .. } => match earned_by_taken_back {
+                None => Posting::Mark,
+                Some(earned) => match -refund_deduction(Some(earned)) {
+                    p if p > 0 => Posting::Deduct(p),
+                    _ => Posting::Nothing,
+                },
+            },
         }
     }
 }
@@ -158,17 +178,34 @@ mod tests {
     fn payments_and_reviews_accrue_and_their_reversals_deduct_what_they_earned() {
         let customer = || "010-1234-5678".to_owned();
         let paid = Cause::Payment { customer: customer(), reservation_id: 1, points: 3_000 };
-        assert_eq!(paid.takes_back(), None);
-        assert_eq!(paid.posting(None), Posting::Accrue(3_000));
+        assert_eq!((paid.takes_back(), paid.taken_back_by()), (None, Some("PaymentCancelled")));
+        assert_eq!(paid.posting(None, false), Posting::Accrue(3_000));
         let refund = Cause::Refund { customer: customer(), reservation_id: 1 };
-        assert_eq!(refund.takes_back(), Some("PaymentApproved"));
-        assert_eq!(refund.posting(Some(3_000)), Posting::Deduct(3_000));
-        assert_eq!(refund.posting(None), Posting::Nothing, "a refund of a payment that earned nothing");
+        assert_eq!((refund.takes_back(), refund.taken_back_by()), (Some("PaymentApproved"), None));
+        assert_eq!(refund.posting(Some(3_000), false), Posting::Deduct(3_000));
         let withdrawn = Cause::ReviewWithdrawn { customer: customer(), reservation_id: 1 };
         assert_eq!(withdrawn.takes_back(), Some("ReviewWritten"));
-        assert_eq!(withdrawn.posting(Some(500)).points(), -500);
+        assert_eq!(withdrawn.posting(Some(500), false).points(), -500);
         let small = Cause::Payment { customer: customer(), reservation_id: 2, points: 0 };
-        assert_eq!(small.posting(None), Posting::Nothing, "a payment too small to earn writes nothing");
+        assert_eq!(small.posting(None, false), Posting::Nothing, "a payment too small to earn writes nothing");
+    }
+
+    #[test]
+    fn a_reversal_that_comes_before_its_credit_leaves_a_mark_and_the_credit_then_earns_nothing() {
+        // Found by the model checker (docs/VERIFICATION.md): a `PaymentApproved` parked as a dead
+        // letter and replayed after its refund credited points for a refunded payment.
+        let customer = || "010-1234-5678".to_owned();
+        let refund = Cause::Refund { customer: customer(), reservation_id: 1 };
+        assert_eq!(refund.posting(None, false), Posting::Mark, "nothing to take back yet");
+        assert_eq!(Posting::Mark.points(), 0);
+        let paid = Cause::Payment { customer: customer(), reservation_id: 1, points: 3_000 };
+        assert_eq!(paid.posting(None, true), Posting::Nothing, "taken back before it came");
+        let review = Cause::Review { customer: customer(), reservation_id: 1, points: 500 };
+        assert_eq!(review.posting(None, true), Posting::Nothing);
+        assert_eq!(
+            Cause::ReviewWithdrawn { customer: customer(), reservation_id: 1 }.posting(None, false),
+            Posting::Mark
+        );
     }
 
     #[test]
