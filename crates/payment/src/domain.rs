@@ -4,7 +4,7 @@ use skycamp_contracts::payment::Payment;
 use thiserror::Error;
 
 /// Where a payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentStatus {
     Approved,
     Declined,

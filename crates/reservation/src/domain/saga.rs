@@ -4,11 +4,11 @@
 //! ```text
 //! PENDING_PAYMENT --approved--> PAID --seats/nights reserved--> CONFIRMED
 //!        |                        |--seats/nights rejected--> REJECTED (refund)
-//!        |--declined/unavailable--> REJECTED      PAID|CONFIRMED --cancel/refund--> CANCELLED
+//!        |--declined/unavailable/refunded--> REJECTED   PAID|CONFIRMED --cancel/refund--> CANCELLED
 //! ```
 
 /// Where a reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     PendingPayment,
     Paid,
@@ -154,7 +154,10 @@ pub fn decide(from: Status, input: &SagaInput) -> Transition {
     use Status as S;
     let to = match (from, input) {
         (S::PendingPayment, I::PaymentApproved { .. }) => (S::Paid, Outgoing::Placed),
-        (S::PendingPayment, I::PaymentDeclined { .. } | I::PaymentUnavailable { .. }) => {
+        // A refund made on the payment side before the approval reached the booking (an
+        // operator refunded it, or the booking waits for the reconciler): the money is gone, so
+        // the booking may not go ahead when the approval arrives after it.
+        (S::PendingPayment, I::PaymentDeclined { .. } | I::PaymentUnavailable { .. } | I::PaymentRefunded { .. }) => {
             (S::Rejected, Outgoing::Rejected)
         }
         (S::Paid, I::SeatsReserved | I::NightsReserved) => (S::Confirmed, Outgoing::Confirmed),
@@ -199,6 +202,16 @@ mod tests {
             moves(S::PendingPayment, I::PaymentUnavailable { reason: why("timeout") }),
             (S::Rejected, Outgoing::Rejected)
         );
+    }
+
+    #[test]
+    fn a_refund_that_comes_before_the_approval_rejects_the_booking_for_good() {
+        // Found by the model checker (docs/VERIFICATION.md): an operator refunded a payment while
+        // its booking was still PENDING_PAYMENT; the refund was ignored, the approval then
+        // arrived, and the booking was confirmed with its money given back.
+        let refunded = I::PaymentRefunded { reason: why("refunded by operator") };
+        assert_eq!(moves(S::PendingPayment, refunded), (S::Rejected, Outgoing::Rejected));
+        assert_eq!(decide(S::Rejected, &I::PaymentApproved { payment_id: 1 }), Transition::Ignore);
     }
 
     #[test]
