@@ -711,7 +711,7 @@ impl Model for Sagas {
     }
 }
 
-/// What one exhaustive check found.
+/// What one check found.
 #[derive(Debug)]
 pub struct Outcome {
     /// Distinct states visited.
@@ -719,6 +719,8 @@ pub struct Outcome {
     /// Longest path explored, in steps.
     pub depth: usize,
     pub elapsed: std::time::Duration,
+    /// Every state within the bounds was visited (false when stopped at `max_states`).
+    pub complete: bool,
     /// Properties that failed, each with its counterexample told step by step.
     pub failures: Vec<(&'static str, String)>,
     /// `sometimes` properties never reached (the model would be too narrow to mean anything).
@@ -727,20 +729,45 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        self.failures.is_empty() && self.unreached.is_empty()
+        self.complete && self.failures.is_empty() && self.unreached.is_empty()
     }
+}
+
+/// How to explore.
+#[derive(Debug, Clone, Copy)]
+pub struct Search {
+    pub threads: usize,
+    /// Depth first: keeps only the visited states' fingerprints, not a queue of whole states
+    /// (breadth first finds the shortest counterexamples, but needs ~250 bytes per state).
+    pub depth_first: bool,
+    /// Stop after generating this many states (the outcome is then incomplete).
+    pub max_states: Option<usize>,
 }
 
 /// Explores every state within the model's bounds, breadth first, on `threads` threads.
 pub fn check(model: Sagas, threads: usize) -> Outcome {
-    use stateright::{Checker, Expectation};
+    check_with(model, Search { threads, depth_first: false, max_states: None })
+}
+
+/// Explores the model's states as `search` says.
+pub fn check_with(model: Sagas, search: Search) -> Outcome {
+    use stateright::Checker;
     let started = std::time::Instant::now();
-    let builder = model.checker().threads(threads.max(1));
-    let builder = match std::env::var("SKYCAMP_MODEL_MAX_STATES").ok().and_then(|v| v.parse().ok()) {
+    let builder = model.checker().threads(search.threads.max(1));
+    let builder = match search.max_states {
         Some(n) => builder.target_state_count(n),
         None => builder,
     };
-    let checker = builder.spawn_bfs().join();
+    if search.depth_first {
+        outcome(builder.spawn_dfs().join(), search, started)
+    } else {
+        outcome(builder.spawn_bfs().join(), search, started)
+    }
+}
+
+fn outcome(checker: impl stateright::Checker<Sagas>, search: Search, started: std::time::Instant) -> Outcome {
+    use stateright::Expectation;
+    let complete = search.max_states.is_none_or(|n| checker.state_count() < n);
     let model = checker.model();
     let mut failures = Vec::new();
     let mut unreached = Vec::new();
@@ -758,6 +785,7 @@ pub fn check(model: Sagas, threads: usize) -> Outcome {
         states: checker.unique_state_count(),
         depth: checker.max_depth(),
         elapsed: started.elapsed(),
+        complete,
         failures,
         unreached,
     }

@@ -3,7 +3,7 @@
 //! this is the deeper run on demand.
 
 use clap::Parser;
-use skycamp_model::{Bounds, Customer, Item, Sagas, check};
+use skycamp_model::{Bounds, Customer, Item, Sagas, Search, check_with};
 
 /// Model-check the booking and cancel sagas.
 #[derive(Parser)]
@@ -36,6 +36,12 @@ struct Args {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Explore depth first: far less memory (no queue of whole states), longer counterexamples.
+    #[arg(long)]
+    dfs: bool,
+    /// Stop after generating this many states (the run is then reported incomplete).
+    #[arg(long)]
+    max_states: Option<usize>,
 }
 
 fn main() {
@@ -63,12 +69,14 @@ fn main() {
     bounds.budget.operator = args.operator;
     bounds.budget.client_retries = args.client_retries;
     println!("checking {bounds:?}");
-    let outcome = check(Sagas::new(bounds), args.threads);
+    let search = Search { threads: args.threads, depth_first: args.dfs, max_states: args.max_states };
+    let outcome = check_with(Sagas::new(bounds), search);
     println!(
-        "{} distinct states, paths up to {} steps, in {:.1} s",
+        "{} distinct states, paths up to {} steps, in {:.1} s{}",
         outcome.states,
         outcome.depth,
-        outcome.elapsed.as_secs_f64()
+        outcome.elapsed.as_secs_f64(),
+        if outcome.complete { "" } else { " (stopped at --max-states: incomplete)" }
     );
     for (name, trace) in &outcome.failures {
         println!("\nFAILED: {name}\n{trace}");
