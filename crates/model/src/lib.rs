@@ -727,12 +727,6 @@ pub struct Outcome {
     pub unreached: Vec<&'static str>,
 }
 
-impl Outcome {
-    pub fn passed(&self) -> bool {
-        self.complete && self.failures.is_empty() && self.unreached.is_empty()
-    }
-}
-
 /// How to explore.
 #[derive(Debug, Clone, Copy)]
 pub struct Search {
