@@ -197,12 +197,10 @@ impl Transport for EventLog {
         Ok(Box::new(LogSubscription {
             wake_ups: topics.iter().map(|t| self.wake_up_for(t)).collect(),
             log: self.clone(),
-            group: group.to_owned(),
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             select,
             cursor: committed.unwrap_or(0),
-            unsaved: None,
-            saved_at: None,
+            offset: Offset { group: group.to_owned(), unsaved: None, saved_at: None },
         }))
     }
 
@@ -231,12 +229,18 @@ impl Transport for EventLog {
 struct LogSubscription {
     wake_ups: Vec<Arc<Notify>>,
     log: EventLog,
-    group: String,
     topics: Vec<String>,
     select: String,
     cursor: i64,
-    /// The handled position not yet written to `consumer_offsets`, and when it was last written
-    /// (never: the first commit is written at once).
+    offset: Offset,
+}
+
+/// A group's handled position as `consumer_offsets` keeps it (a field of its own, so `poll` can
+/// write it while it listens on the subscription's wake-ups).
+struct Offset {
+    group: String,
+    /// The handled position not yet written, and when it was last written (never: the first
+    /// commit is written at once).
     unsaved: Option<i64>,
     saved_at: Option<std::time::Instant>,
 }
@@ -266,14 +270,13 @@ impl LogSubscription {
 impl Subscription for LogSubscription {
     async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>> {
         // Listen before reading, so an append during the read is not missed.
-        let wake_ups = self.wake_ups.clone();
-        let mut woken: Vec<_> = wake_ups.iter().map(|n| Box::pin(n.notified())).collect();
+        let mut woken: Vec<_> = self.wake_ups.iter().map(|n| Box::pin(n.notified())).collect();
         woken.iter_mut().for_each(|n| {
             n.as_mut().enable();
         });
         let batch = self.fetch().await?;
         if batch.is_empty() {
-            self.save_offset().await?;
+            self.offset.save(&self.log.db).await?;
             let any = futures::future::select_all(woken);
             let _ = tokio::time::timeout(self.log.poll_interval, any).await;
         }
@@ -283,22 +286,22 @@ impl Subscription for LogSubscription {
     async fn commit(&mut self, handled: &[Delivery]) -> anyhow::Result<()> {
         let Some(delivery) = handled.last() else { return Ok(()) };
         self.cursor = delivery.position;
-        self.unsaved = Some(delivery.position);
-        if self.saved_at.is_none_or(|at| at.elapsed() >= self.log.save_offset_every) {
-            self.save_offset().await?;
+        self.offset.unsaved = Some(delivery.position);
+        if self.offset.saved_at.is_none_or(|at| at.elapsed() >= self.log.save_offset_every) {
+            self.offset.save(&self.log.db).await?;
         }
         Ok(())
     }
 }
 
-impl LogSubscription {
+impl Offset {
     /// Writes the handled position, if it moved since the last write.
-    async fn save_offset(&mut self) -> anyhow::Result<()> {
+    async fn save(&mut self, db: &Db) -> anyhow::Result<()> {
         let Some(position) = self.unsaved else { return Ok(()) };
         sqlx::query("UPDATE consumer_offsets SET seq = $2 WHERE grp = $1")
             .bind(&self.group)
             .bind(position)
-            .execute(self.log.db.writer())
+            .execute(db.writer())
             .await?;
         self.unsaved = None;
         self.saved_at = Some(std::time::Instant::now());
