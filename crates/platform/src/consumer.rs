@@ -42,6 +42,23 @@ pub struct Consumer {
     pub retention: Duration,
 }
 
+#[cfg(test)]
+impl Consumer {
+    /// The platform's unit tests' group: `g` of service `test` on topic `t`, parking an event
+    /// after three failures, with a week's inbox retention.
+    pub(crate) fn for_tests(handler: Arc<dyn Handler>, dead_letters: DeadLetters) -> Self {
+        Self {
+            service: "test",
+            group: "g",
+            topics: &["t"],
+            handler,
+            max_attempts: 3,
+            dead_letters,
+            retention: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
 /// Consumes until `shutdown`, retrying each failing event with backoff and parking it after
 /// `max_attempts` failures.
 pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: CancellationToken) {
@@ -264,15 +281,7 @@ mod tests {
         let db = crate::db::Db::sqlite_in(dir.path(), "service.db").await.unwrap();
         db.migrate(&[crate::deadletter::MIGRATION]).await.unwrap();
         let handler = Arc::new(Recorder { together, seen: Mutex::default() });
-        let consumer = Consumer {
-            service: "test",
-            group: "g",
-            topics: &["t"],
-            handler: handler.clone(),
-            max_attempts: 3,
-            dead_letters: DeadLetters::new(db, Duration::from_secs(7 * 86_400)),
-            retention: Duration::from_secs(7 * 86_400),
-        };
+        let consumer = Consumer::for_tests(handler.clone(), DeadLetters::new(db, Duration::from_secs(7 * 86_400)));
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(run(Arc::new(log.clone()), consumer, shutdown.clone()));
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

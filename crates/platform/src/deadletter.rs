@@ -243,15 +243,7 @@ mod tests {
         log.publish(&[record(1, false), record(2, true), record(3, false)]).await.unwrap();
 
         let stop = CancellationToken::new();
-        let consumer = Consumer {
-            service: "test",
-            group: "g",
-            topics: &["t"],
-            handler: handler.clone(),
-            max_attempts: 3,
-            dead_letters: letters.clone(),
-            retention: std::time::Duration::from_secs(86_400),
-        };
+        let consumer = Consumer::for_tests(handler.clone(), letters.clone());
         let run = tokio::spawn(consumer::run(Arc::new(log.clone()), consumer, stop.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while handler.handled.lock().unwrap().len() < 2 {
