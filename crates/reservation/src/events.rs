@@ -29,9 +29,11 @@ impl SagaEvents {
 
 const SAGA: &str = "reservation-saga";
 
-/// A saga input, or a timeline note (reservation, step, detail).
+/// A saga input, a refund (which moves the saga and notes the timeline together), or a timeline
+/// note (reservation, step, detail).
 enum Effect {
     Input(i64, SagaInput),
+    Refund(PaymentEvent),
     Note(i64, String, Option<String>),
 }
 
@@ -40,6 +42,7 @@ fn effect_of(event: &Envelope) -> anyhow::Result<Option<Effect>> {
     let nights = || event.payload::<NightsDecided>();
     let why = |r: Option<String>, default: &str| r.unwrap_or_else(|| default.to_owned());
     Ok(Some(match event.kind.as_str() {
+        pev::PAYMENT_CANCELLED => Effect::Refund(event.payload()?),
         fev::SEATS_RESERVED => Effect::Input(seats()?.reservation_id, SagaInput::SeatsReserved),
         fev::SEATS_REJECTED => {
             let d = seats()?;
@@ -76,15 +79,13 @@ fn effect_of(event: &Envelope) -> anyhow::Result<Option<Effect>> {
 #[async_trait]
 impl Handler for SagaEvents {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        if event.kind == pev::PAYMENT_CANCELLED {
-            return self.payment_cancelled(event).await;
-        }
         match effect_of(event)? {
             Some(Effect::Input(id, input)) => {
                 let applied = self.store.apply(id, &input, Some((SAGA, &event.id))).await?;
                 tracing::info!(reservation_id = id, step = input.step(), applied = %applied.summary(), "saga step");
                 Ok(())
             }
+            Some(Effect::Refund(p)) => self.payment_cancelled(&p, &event.id).await,
             Some(Effect::Note(id, step, detail)) => {
                 self.store.note(&[(id, &step, detail.as_deref(), (SAGA, &event.id))]).await
             }
@@ -97,11 +98,8 @@ impl Handler for SagaEvents {
     async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
         let mut notes = Vec::with_capacity(events.len());
         for event in events {
-            if event.kind == pev::PAYMENT_CANCELLED {
-                return Ok(false);
-            }
             match effect_of(event)? {
-                Some(Effect::Input(..)) => return Ok(false),
+                Some(Effect::Input(..) | Effect::Refund(_)) => return Ok(false),
                 Some(Effect::Note(id, step, detail)) => notes.push((id, step, detail, event.id.as_str())),
                 None => {}
             }
@@ -118,13 +116,12 @@ impl Handler for SagaEvents {
 impl SagaEvents {
     /// A refund cancels the reservation if it still stands (a refund made on the payment side),
     /// and is recorded either way, in one transaction with that decision.
-    async fn payment_cancelled(&self, event: &Envelope) -> anyhow::Result<()> {
-        let p: PaymentEvent = event.payload()?;
+    async fn payment_cancelled(&self, p: &PaymentEvent, event_id: &str) -> anyhow::Result<()> {
         let input =
             SagaInput::PaymentRefunded { reason: p.reason.clone().unwrap_or_else(|| "payment refunded".into()) };
         let detail = format!("{} KRW returned (payment {})", p.amount, p.payment_id);
         let note = Some(("payment refunded", detail.as_str()));
-        let applied = self.store.apply_noting(p.reservation_id, &input, Some((SAGA, &event.id)), note).await?;
+        let applied = self.store.apply_noting(p.reservation_id, &input, Some((SAGA, event_id)), note).await?;
         tracing::info!(reservation_id = p.reservation_id, ?applied, "refund recorded");
         Ok(())
     }
