@@ -122,21 +122,14 @@ impl Cause {
             Self::Payment { .. } | Self::Review { .. } if taken_back_already => Posting::Nothing,
             Self::Payment { points, .. } | Self::Review { points, .. } if *points > 0 => Posting::Accrue(*points),
             Self::Payment { .. } | Self::Review { .. } => Posting::Nothing,
+            // Exactly what the payment (or review) earned; nothing if it earned nothing.
             Self::Refund { .. } | Self::ReviewWithdrawn { .. } => match earned_by_taken_back {
                 None => Posting::Mark,
-                Some(earned) => match -refund_deduction(Some(earned)) {
-                    p if p > 0 => Posting::Deduct(p),
-                    _ => Posting::Nothing,
-                },
+                Some(earned) if earned > 0 => Posting::Deduct(earned),
+                Some(_) => Posting::Nothing,
             },
         }
     }
-}
-
-/// What a refund (or a withdrawn review) takes back: exactly what its payment (or review) earned,
-/// nothing if it earned nothing.
-pub fn refund_deduction(earned_by_payment: Option<i64>) -> i64 {
-    -earned_by_payment.unwrap_or(0)
 }
 
 /// One entry of the ledger.
@@ -210,7 +203,8 @@ mod tests {
 
     #[test]
     fn a_refund_takes_back_exactly_what_the_payment_earned() {
-        assert_eq!(refund_deduction(Some(3_000)), -3_000);
-        assert_eq!(refund_deduction(None), 0);
+        let refund = Cause::Refund { customer: "010-1234-5678".into(), reservation_id: 1 };
+        assert_eq!(refund.posting(Some(3_000), false).points(), -3_000);
+        assert_eq!(refund.posting(Some(0), false), Posting::Nothing, "it earned nothing");
     }
 }
