@@ -129,10 +129,9 @@ impl Sagas {
 
     /// What a customer's booking costs.
     pub fn amount(&self, c: u8) -> i64 {
-        match self.item(c) {
-            Item::Seats(n) => SEAT_PRICE * i64::from(n),
-            Item::Nights { first, last } => NIGHT_PRICE * i64::from(last - first),
-        }
+        let item = self.item(c);
+        let price = if matches!(item, Item::Seats(_)) { SEAT_PRICE } else { NIGHT_PRICE };
+        price * i64::from(item.units())
     }
 
     /// Which consumer groups receive an event (the platform's subscriptions).
@@ -322,24 +321,24 @@ impl Sagas {
         let seen = Self::holds(s, g)[c as usize];
         let decided_reserved = match self.item(c) {
             Item::Seats(n) => decide_seats(Some(&self.flight(s.seats_held)), i64::from(n)).answer() == Answer::Reserved,
-            Item::Nights { first, last } => {
-                decide_nights(Some(&self.campsite()), 2, usize::from(last - first)).answer() == Answer::Reserved
+            nights @ Item::Nights { .. } => {
+                decide_nights(Some(&self.campsite()), 2, usize::from(nights.units())).answer() == Answer::Reserved
             }
         };
         Open { group: g, event: e, seen, decided_reserved }
     }
 
-    /// The hold transaction writes (`hold_seats` / `hold_nights`). False when it failed on a
-    /// conflict (another transaction recorded a hold for the reservation meanwhile) and rolled
-    /// back: the event stays pending and is tried again.
-    fn commit_hold(&self, s: &mut State, open: Open) -> bool {
+    /// The hold transaction writes (`hold_seats` / `hold_nights`). When another transaction has
+    /// recorded a hold for the reservation meanwhile, it fails on the key and rolls back: the
+    /// event stays pending and is tried again.
+    fn commit_hold(&self, s: &mut State, open: Open) {
         let (g, e, c) = (open.group, open.event, open.event.customer);
         if self.claimed(s, g, e) {
-            return true;
+            return;
         }
         let recorded = Self::holds(s, g)[c as usize];
         if open.seen.is_none() && recorded.is_some() {
-            return false;
+            return;
         }
         let (reserved, rejected) = match g {
             Group::Flight => (Kind::SeatsReserved, Kind::SeatsRejected),
@@ -353,17 +352,12 @@ impl Sagas {
             OnHold::Decide => {
                 let held = open.decided_reserved && self.take(s, c);
                 let status = if held { HoldStatus::Held } else { HoldStatus::Rejected };
-                let count = match self.item(c) {
-                    Item::Seats(n) => n,
-                    Item::Nights { first, last } => last - first,
-                };
-                Self::holds_mut(s, g)[c as usize] = Some(Hold { status, count });
+                Self::holds_mut(s, g)[c as usize] = Some(Hold { status, count: self.item(c).units() });
                 self.emit(s, if held { reserved } else { rejected }, c);
             }
         }
         s.mark_handled(g, e);
         s.take_pending(g, e);
-        true
     }
 
     /// Takes the inventory: the flight's conditional update, or the campsite's night rows under
@@ -384,9 +378,9 @@ impl Sagas {
                     .map(|n| format!("night {n}"))
                     .collect();
                 if !booked.is_empty() && !self.plant.no_night_key {
-                    // The platform's answer names the nights taken; the decision is a rejection.
-                    debug_assert_eq!(taken(&booked).answer(), Answer::Rejected);
-                    return false;
+                    // The primary key refused a night: the platform's decision then (a rejection
+                    // naming the nights taken).
+                    return taken(&booked).answer() == Answer::Reserved;
                 }
                 for night in first..last {
                     let i = s.night_rows.partition_point(|r| *r < (night, c));
@@ -398,7 +392,7 @@ impl Sagas {
     }
 
     /// The inbox: true when the group has handled the event already (the effect is skipped and
-    /// the offset moves on). Claims it otherwise.
+    /// the offset moves on). The caller records the event as handled when its effect commits.
     fn claimed(&self, s: &mut State, g: Group, e: Event) -> bool {
         if s.was_handled(g, e) && !self.plant.no_inbox {
             s.take_pending(g, e);

@@ -19,10 +19,11 @@ pub enum Item {
 }
 
 impl Item {
-    pub fn nights(self) -> std::ops::Range<u8> {
+    /// What is held and paid for: seats, or nights.
+    pub fn units(self) -> u8 {
         match self {
-            Self::Seats(_) => 0..0,
-            Self::Nights { first, last } => first..last,
+            Self::Seats(n) => n,
+            Self::Nights { first, last } => last - first,
         }
     }
 }
