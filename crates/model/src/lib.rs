@@ -763,7 +763,7 @@ fn outcome(checker: impl stateright::Checker<Sagas>, search: Search, started: st
         let found = checker.discovery(property.name);
         match (property.expectation, found) {
             (Expectation::Always | Expectation::Eventually, Some(path)) => {
-                failures.push((property.name, trace::explain(model, &path)));
+                failures.push((property.name, trace::explain(&path)));
             }
             (Expectation::Sometimes, None) => unreached.push(property.name),
             _ => {}

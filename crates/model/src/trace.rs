@@ -2,27 +2,21 @@
 
 use std::fmt::Write;
 
-use stateright::Model;
 use stateright::Path;
 
-use crate::{Action, Sagas, State};
+use crate::{Action, State};
 
 /// One line per step: what happened, then the reservations, payments, inventory and mileage
 /// after it.
-pub fn explain(model: &Sagas, path: &Path<State, Action>) -> String {
-    let mut out = String::new();
+pub fn explain(path: &Path<State, Action>) -> String {
     let steps = path.clone().into_vec();
+    let mut out = String::new();
     let _ = writeln!(out, "{} steps from the empty system:", steps.len().saturating_sub(1));
-    let mut at = model.init_states().remove(0);
-    for (n, (state, action)) in steps.into_iter().enumerate() {
-        let Some(action) = action else {
-            at = state;
-            continue;
-        };
-        let _ = writeln!(out, "{:>3}. {action:?}", n + 1);
-        if let Some(next) = model.next_state(&at, action) {
-            let _ = writeln!(out, "     {}", summary(&next));
-            at = next;
+    // Each state comes with the action taken from it; the next state is what it left.
+    for (n, pair) in steps.windows(2).enumerate() {
+        if let [(_, Some(action)), (after, _)] = pair {
+            let _ = writeln!(out, "{:>3}. {action:?}", n + 1);
+            let _ = writeln!(out, "     {}", summary(after));
         }
     }
     out
