@@ -34,17 +34,22 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use skycamp_platform::auth::Caller;
-use skycamp_platform::endpoints::{Endpoints, Retry};
+use skycamp_platform::endpoints::{Endpoints, Failed, Retry};
 use skycamp_platform::http::{ApiError, MAX_BODY_BYTES};
 use tower::ServiceBuilder;
 use tower_governor::GovernorLayer;
 use tower_governor::errors::GovernorError;
 use tower_governor::governor::GovernorConfigBuilder;
+use tower_http::timeout::TimeoutBody;
 
 /// Where the services are: a base URL each, or several separated by commas (one per instance).
 #[derive(Debug, Clone)]
@@ -119,30 +124,78 @@ impl Default for Limits {
 /// the state, and cloning eight services' endpoint lists per request cost a few percent of the
 /// gateway's CPU in atomic reference counts.
 struct Proxy {
-    http: reqwest::Client,
+    http: Upstream,
+    /// How long an upstream may take to answer, head and body.
+    timeout: Duration,
     upstreams: Upstreams<Endpoints>,
     /// The public API's path templates, to name a proxied request's route in the metrics.
-    routes: std::sync::Arc<matchit::Router<String>>,
+    routes: matchit::Router<std::sync::Arc<str>>,
+}
+
+/// The client the gateway proxies with: hyper's own, pooled, HTTP/1.1 over plain TCP (as the
+/// services serve). reqwest costs a URL parse (with IDNA) and its retry and redirect layers per
+/// request, none of which a proxy needs.
+type Upstream = Client<HttpConnector, Full<Bytes>>;
+
+fn upstream_client() -> Upstream {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    // Idle connections are dropped before the services' own idle timeout closes them, so a request
+    // never goes out on a connection the other side is closing.
+    Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_max_idle_per_host(64)
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build(connector)
+}
+
+/// Why an upstream gave no answer.
+#[derive(Debug)]
+enum Trouble {
+    TimedOut,
+    Failed(BoxError),
+}
+
+impl std::fmt::Display for Trouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TimedOut => f.write_str("no answer in time"),
+            Self::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Sends `request` and waits for its answer's head within `timeout`; a failure says whether
+/// another instance may take the request ([`Failed`]). The body streams on, with `timeout` as
+/// the longest wait for each part of it: a service that stalls mid-answer has its client's
+/// connection closed, as with any proxy, rather than held open.
+async fn exchange(
+    http: &Upstream,
+    request: http::Request<Full<Bytes>>,
+    timeout: Duration,
+) -> Result<http::Response<TimeoutBody<hyper::body::Incoming>>, (Failed, Trouble)> {
+    match tokio::time::timeout(timeout, http.request(request)).await {
+        Err(_) => Err((Failed::Other, Trouble::TimedOut)),
+        Ok(Err(e)) if e.is_connect() => Err((Failed::Connect, Trouble::Failed(e.into()))),
+        Ok(Err(e)) => Err((Failed::Broken, Trouble::Failed(e.into()))),
+        Ok(Ok(answer)) => Ok(answer.map(|body| TimeoutBody::new(timeout, body))),
+    }
 }
 
 /// A router over the API document's path templates (`/reservations/{id}`).
-fn templates(api: Option<&utoipa::openapi::OpenApi>) -> matchit::Router<String> {
+fn templates(api: Option<&utoipa::openapi::OpenApi>) -> matchit::Router<std::sync::Arc<str>> {
     let mut routes = matchit::Router::new();
     for path in api.map(|api| api.paths.paths.keys()).into_iter().flatten() {
-        let _ = routes.insert(path.clone(), path.clone());
+        let _ = routes.insert(path.clone(), path.as_str().into());
     }
     routes
 }
 
 /// The gateway's routes: everything not its own is proxied, behind the overload limits.
 pub fn router(config: Config) -> anyhow::Result<Router> {
-    // Idle connections are dropped before the services' own idle timeout closes them, so a request
-    // never goes out on a connection the other side is closing.
-    let http = reqwest::Client::builder()
-        .timeout(config.timeout)
-        .pool_max_idle_per_host(64)
-        .pool_idle_timeout(Duration::from_secs(5))
-        .build()?;
+    let http = upstream_client();
     let mut proxy = Router::new().route("/{*path}", any(forward));
     if config.limits.sign_ins_per_minute > 0 {
         let rate = GovernorConfigBuilder::default()
@@ -155,10 +208,11 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
             .route("/accounts/token", any(forward).layer(limit.clone()))
             .route("/accounts", any(forward).layer(limit));
     }
-    let routes = std::sync::Arc::new(templates(config.api.as_ref()));
+    let routes = templates(config.api.as_ref());
     let upstreams = config.upstreams.parse()?;
     let reservation = upstreams.reservation.clone();
-    let proxy = proxy.with_state(std::sync::Arc::new(Proxy { http: http.clone(), upstreams, routes }));
+    let timeout = config.timeout;
+    let proxy = proxy.with_state(std::sync::Arc::new(Proxy { http: http.clone(), timeout, upstreams, routes }));
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: BoxError| async {
             ApiError::unavailable("the gateway is at capacity, try again shortly", 1)
@@ -168,7 +222,7 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
     let proxy = proxy.layer(shed).layer(axum::middleware::from_fn(read_body_first));
     // The web sites call the API in process, through the same routes and limits.
     let sites = skycamp_web::router(
-        std::sync::Arc::new(InProcess { api: proxy.clone(), reservation, http }),
+        std::sync::Arc::new(InProcess { api: proxy.clone(), reservation, http, timeout }),
         config.auth,
         config.sign_in,
     );
@@ -195,7 +249,8 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
 struct InProcess {
     api: Router,
     reservation: Endpoints,
-    http: reqwest::Client,
+    http: Upstream,
+    timeout: Duration,
 }
 
 #[async_trait::async_trait]
@@ -211,8 +266,11 @@ impl skycamp_web::Backend for InProcess {
     async fn bookings_placed(&self) -> anyhow::Result<f64> {
         let mut total = 0.0;
         for base in self.reservation.bases() {
-            let text = self.http.get(format!("{base}/metrics")).send().await?.error_for_status()?.text().await?;
-            total += placed(&text);
+            let request = http::Request::get(format!("{base}/metrics")).body(Full::default())?;
+            let answer = exchange(&self.http, request, self.timeout).await.map_err(|(_, e)| anyhow::anyhow!("{e}"))?;
+            anyhow::ensure!(answer.status().is_success(), "{base}/metrics answered {}", answer.status());
+            let body = answer.into_body().collect().await.map_err(|e| anyhow::anyhow!("{base}/metrics: {e}"))?;
+            total += placed(&String::from_utf8_lossy(&body.to_bytes()));
         }
         Ok(total)
     }
@@ -317,24 +375,24 @@ fn dead_letters<'a, T>(upstreams: &'a Upstreams<T>, path: &str) -> Option<(&'a T
 }
 
 /// Headers that describe one connection, not the message; never forwarded.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "content-length"
-    )
-}
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
 
-fn copy_headers(from: &HeaderMap) -> HeaderMap {
-    from.iter().filter(|(name, _)| !is_hop_by_hop(name)).map(|(n, v)| (n.clone(), v.clone())).collect()
+/// Takes out of `headers` what describes one connection, in place.
+fn drop_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
 }
 
 /// Whether a request may go to a second instance after the first broke the connection off.
@@ -346,7 +404,7 @@ fn retry_for(method: &Method, headers: &HeaderMap) -> Retry {
 
 /// Proxies a request, naming its route in the metrics by the API's path template.
 async fn forward(State(proxy): State<std::sync::Arc<Proxy>>, request: Request) -> Response {
-    let template = proxy.routes.at(request.uri().path()).map_or_else(|_| "other".to_owned(), |m| m.value.clone());
+    let template = proxy.routes.at(request.uri().path()).map_or_else(|_| "other".into(), |m| m.value.clone());
     let mut response = proxy_request(&proxy, request).await.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(skycamp_platform::metrics::RouteLabel(template));
     response
@@ -367,23 +425,39 @@ async fn proxy_request(proxy: &Proxy, request: Request) -> Result<Response, ApiE
     let (service, upstream_path) =
         route(&proxy.upstreams, &path).ok_or_else(|| ApiError::not_found("no such endpoint"))?;
     let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-    let headers = copy_headers(request.headers());
+    let (head, body) = request.into_parts();
+    let mut headers = head.headers;
+    drop_hop_by_hop(&mut headers);
+    // The call carries the current W3C trace context, replacing any the client sent.
+    skycamp_platform::telemetry::inject(&mut headers);
     let retry = retry_for(&method, &headers);
     // Read in full by `read_body_first`; this only takes it out of the request.
-    let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes"))
     })?;
     let answer = service
-        .send(retry, |base| {
-            let url = format!("{base}{upstream_path}{query}");
-            proxy.http.request(method.clone(), url).headers(headers.clone()).body(body.clone())
+        .try_each(retry, |base| {
+            let uri = http::Uri::try_from(format!("{base}{upstream_path}{query}"));
+            let mut request = http::Request::new(Full::new(body.clone()));
+            *request.method_mut() = method.clone();
+            *request.headers_mut() = headers.clone();
+            async move {
+                *request.uri_mut() = uri.map_err(|e| (Failed::Other, Trouble::Failed(e.into())))?;
+                exchange(&proxy.http, request, proxy.timeout).await
+            }
         })
-        .await;
-    let answer = answer.map_err(|e| upstream_error(&path, &e))?;
-    let status = answer.status();
-    let headers = copy_headers(answer.headers());
-    let bytes: Bytes = answer.bytes().await.map_err(|e| upstream_error(&path, &e))?;
-    let mut response = Response::new(Body::from(bytes));
+        .await
+        .map_err(|e| upstream_error(&path, &e))?;
+    let (head, body) = answer.into_parts();
+    let status = head.status;
+    let mut headers = head.headers;
+    // The body is passed on as it comes, so its length is told as the service told it.
+    let length = headers.remove(header::CONTENT_LENGTH);
+    drop_hop_by_hop(&mut headers);
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, length);
+    }
+    let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     if !response.headers().contains_key(header::CONTENT_TYPE) && status != StatusCode::NO_CONTENT {
@@ -392,9 +466,9 @@ async fn proxy_request(proxy: &Proxy, request: Request) -> Result<Response, ApiE
     Ok(response)
 }
 
-fn upstream_error(path: &str, e: &reqwest::Error) -> ApiError {
+fn upstream_error(path: &str, e: &Trouble) -> ApiError {
     tracing::warn!(%path, error = %e, "upstream call failed");
-    if e.is_timeout() {
+    if matches!(e, Trouble::TimedOut) {
         ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the service did not answer in time")
     } else {
         ApiError::unavailable("the service is unavailable, try again shortly", 2)
@@ -500,9 +574,14 @@ mod overload_tests {
                 axum::Json(serde_json::json!([]))
             }),
         );
+        gateway_in_front_of(slow, limits, Duration::from_secs(10)).await
+    }
+
+    /// A gateway whose every upstream is `service`, each call within `timeout`.
+    async fn gateway_in_front_of(service: Router, limits: Limits, timeout: Duration) -> String {
         let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", upstream.local_addr().unwrap());
-        tokio::spawn(skycamp_platform::server::serve(upstream, slow, Default::default(), Default::default()));
+        tokio::spawn(skycamp_platform::server::serve(upstream, service, Default::default(), Default::default()));
         let u = |_: &str| url.clone();
         let upstreams = Upstreams {
             flight: u("f"),
@@ -514,20 +593,43 @@ mod overload_tests {
             review: u("v"),
             account: u("a"),
         };
-        let gateway = router(Config {
-            upstreams,
-            timeout: Duration::from_secs(10),
-            limits,
-            api: None,
-            auth: Auth::off(),
-            sign_in: None,
-        })
-        .unwrap()
-        .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
+        let gateway = router(Config { upstreams, timeout, limits, api: None, auth: Auth::off(), sign_in: None })
+            .unwrap()
+            .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(skycamp_platform::server::serve(listener, gateway, Default::default(), Default::default()));
         gw
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_passes_through_whole_with_its_length() {
+        let big: String = (0..200_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let body = big.clone();
+        let service = Router::new().route("/{*path}", any(move || std::future::ready(body.clone())));
+        let gw = gateway_in_front_of(service, Limits::default(), Duration::from_secs(10)).await;
+        let answer = reqwest::get(format!("{gw}/flights")).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["content-length"], big.len().to_string().as_str());
+        assert_eq!(answer.text().await.unwrap(), big);
+    }
+
+    #[tokio::test]
+    async fn a_service_that_stalls_mid_answer_has_the_clients_connection_cut() {
+        let service = Router::new().route(
+            "/{*path}",
+            any(|| async {
+                use futures::StreamExt as _;
+                let first = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"[")) });
+                Body::from_stream(first.chain(futures::stream::pending()))
+            }),
+        );
+        let gw = gateway_in_front_of(service, Limits::default(), Duration::from_millis(300)).await;
+        let answer = reqwest::get(format!("{gw}/flights")).await.unwrap();
+        assert_eq!(answer.status(), 200, "the head came in time");
+        // Bounded so that a gateway holding the connection open fails the test instead of hanging it.
+        let body = tokio::time::timeout(Duration::from_secs(30), answer.bytes()).await.expect("the gateway gave up");
+        assert!(body.is_err(), "the cut answer is not taken for a whole one: {body:?}");
     }
 
     async fn statuses(gw: &str, n: usize) -> Vec<(u16, String, Option<String>)> {

@@ -31,6 +31,17 @@ pub enum Retry {
     Safe,
 }
 
+/// How one attempt at one instance failed, for [`Endpoints::try_each`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// It never reached the instance (connection refused): the next may take it.
+    Connect,
+    /// The connection broke before an answer came: the next may take it if it is safe to repeat.
+    Broken,
+    /// Anything else (a timeout: the instance may still be working on it): not tried again.
+    Other,
+}
+
 #[derive(Debug)]
 struct Instance {
     base: String,
@@ -94,16 +105,46 @@ impl Endpoints {
         retry: Retry,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
+        self.try_each(retry, move |base| {
+            // Every call carries the current W3C trace context, replacing any the caller passed on.
+            let sent = build(base).headers(crate::telemetry::headers()).send();
+            async move {
+                sent.await.map_err(|e| {
+                    let failed = if e.is_timeout() {
+                        Failed::Other
+                    } else if e.is_connect() {
+                        Failed::Connect
+                    } else {
+                        Failed::Broken
+                    };
+                    (failed, e)
+                })
+            }
+        })
+        .await
+    }
+
+    /// Runs `attempt(base)` on one instance after another, as `retry` allows, whatever the
+    /// client: `attempt` says how a failed attempt failed. An instance that refused or broke the
+    /// connection is ejected.
+    pub async fn try_each<'a, T, E: std::fmt::Display, F>(
+        &'a self,
+        retry: Retry,
+        attempt: impl Fn(&'a str) -> F,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, (Failed, E)>>,
+    {
         let mut last = None;
         for instance in self.order() {
-            // Every call carries the current W3C trace context, replacing any the caller passed on.
-            let e = match build(&instance.base).headers(crate::telemetry::headers()).send().await {
-                Err(e) if !e.is_timeout() => e,
-                answer => return answer,
+            let (failed, e) = match attempt(&instance.base).await {
+                Err((Failed::Other, e)) => return Err(e),
+                Err(failure) => failure,
+                Ok(answer) => return Ok(answer),
             };
             // It refused the connection or broke it off: out of rotation until it is ready again.
             self.eject(instance);
-            if !(e.is_connect() || retry == Retry::Safe) {
+            if !(failed == Failed::Connect || retry == Retry::Safe) {
                 return Err(e);
             }
             tracing::warn!(base = %instance.base, error = %e, "instance unreachable; ejected, trying the next");

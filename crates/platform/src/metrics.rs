@@ -138,7 +138,7 @@ pub fn routes(handle: PrometheusHandle) -> Router {
 /// A route template a handler names for the request metrics when the router's own match says
 /// nothing useful (the gateway's catch-all proxy); put it in the response's extensions.
 #[derive(Debug, Clone)]
-pub struct RouteLabel(pub String);
+pub struct RouteLabel(pub std::sync::Arc<str>);
 
 /// The request metrics of one service's router: its name, and the counter and histogram of each
 /// (route, method, status class) it has seen, so a request looks its handles up by the route's
@@ -237,7 +237,7 @@ where
         Box::pin(async move {
             let response = answer.await?;
             let route = match (response.extensions().get::<RouteLabel>(), &matched) {
-                (Some(label), _) => label.0.as_str(),
+                (Some(label), _) => &*label.0,
                 (None, Some(path)) => path.as_str(),
                 (None, None) => "other",
             };

@@ -6,6 +6,11 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use skycamp::app::{self, Service};
 use skycamp::config::{self, Options};
 
+/// jemalloc instead of glibc's malloc: a proxied answer's buffers cost the gateway a sixth of its
+/// CPU in glibc, and mimalloc, as fast, held 2.5 times the memory at rest (ADR 22).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "skycamp", version, about = "Flight and campsite reservations as event-driven microservices")]
 struct Cli {
