@@ -10,7 +10,9 @@
 //! until its readiness probe passes ([`skycamp_platform::endpoints`]). Internal endpoints (the
 //! payment charge, `POST /payments`) are never routed. With authentication on, a request without
 //! a token is refused here unless anyone may make it (reads of the catalogue, sign-up, sign-in);
-//! every service still verifies the token and decides for itself.
+//! every service still verifies the token and decides for itself. A service that runs in the
+//! gateway's own process (`skycamp up`) gets its requests as calls to its router, not over TCP
+//! (ADR 23); the others are reached by URL with a pooled client (ADR 22).
 //!
 //! | prefix | service |
 //! |---|---|
@@ -27,6 +29,7 @@
 //! | `/deadLetters/{service}/…` | that service's `/deadLetters/…` |
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::BoxError;
@@ -46,6 +49,7 @@ use skycamp_platform::auth::Caller;
 use skycamp_platform::endpoints::{Endpoints, Failed, Retry};
 use skycamp_platform::http::{ApiError, MAX_BODY_BYTES};
 use tower::ServiceBuilder;
+use tower::ServiceExt as _;
 use tower_governor::GovernorLayer;
 use tower_governor::errors::GovernorError;
 use tower_governor::governor::GovernorConfigBuilder;
@@ -64,10 +68,20 @@ pub struct Upstreams<T = String> {
     pub account: T,
 }
 
+/// Where one service is: its instances' URLs, and its router when it runs in this process.
+struct Upstream {
+    endpoints: Endpoints,
+    here: Option<Router>,
+}
+
 impl Upstreams {
-    /// Parses every service's URL list; the error names the service.
-    fn parse(&self) -> anyhow::Result<Upstreams<Endpoints>> {
-        let parse = |name: &str, list: &str| Endpoints::parse(list).map_err(|e| anyhow::anyhow!("{name} URL: {e}"));
+    /// Parses every service's URL list (the error names the service), with the routers of those
+    /// in `here`.
+    fn parse(&self, here: &HashMap<&'static str, Router>) -> anyhow::Result<Upstreams<Upstream>> {
+        let parse = |name: &str, list: &str| {
+            let endpoints = Endpoints::parse(list).map_err(|e| anyhow::anyhow!("{name} URL: {e}"))?;
+            anyhow::Ok(Upstream { endpoints, here: here.get(name).cloned() })
+        };
         Ok(Upstreams {
             flight: parse("flight", &self.flight)?,
             reservation: parse("reservation", &self.reservation)?,
@@ -85,6 +99,10 @@ impl Upstreams {
 #[derive(Clone)]
 pub struct Config {
     pub upstreams: Upstreams,
+    /// The services that run in this process, by name (`flight`, …), as their finished routers:
+    /// their requests are handed over in process instead of over a TCP connection to itself
+    /// (ADR 23). Empty when the gateway runs alone.
+    pub in_process: HashMap<&'static str, Router>,
     /// How long one proxied request may take (`SKYCAMP_GATEWAY_TIMEOUT_MS`).
     pub timeout: Duration,
     pub limits: Limits,
@@ -124,10 +142,10 @@ impl Default for Limits {
 /// the state, and cloning eight services' endpoint lists per request cost a few percent of the
 /// gateway's CPU in atomic reference counts.
 struct Proxy {
-    http: Upstream,
+    http: HttpClient,
     /// How long an upstream may take to answer, head and body.
     timeout: Duration,
-    upstreams: Upstreams<Endpoints>,
+    upstreams: Upstreams<Upstream>,
     /// The public API's path templates, to name a proxied request's route in the metrics.
     routes: matchit::Router<std::sync::Arc<str>>,
 }
@@ -135,9 +153,9 @@ struct Proxy {
 /// The client the gateway proxies with: hyper's own, pooled, HTTP/1.1 over plain TCP (as the
 /// services serve). reqwest costs a URL parse (with IDNA) and its retry and redirect layers per
 /// request, none of which a proxy needs.
-type Upstream = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-fn upstream_client() -> Upstream {
+fn upstream_client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -172,7 +190,7 @@ impl std::fmt::Display for Trouble {
 /// the longest wait for each part of it: a service that stalls mid-answer has its client's
 /// connection closed, as with any proxy, rather than held open.
 async fn exchange(
-    http: &Upstream,
+    http: &HttpClient,
     request: http::Request<Full<Bytes>>,
     timeout: Duration,
 ) -> Result<http::Response<TimeoutBody<hyper::body::Incoming>>, (Failed, Trouble)> {
@@ -209,8 +227,8 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
             .route("/accounts", any(forward).layer(limit));
     }
     let routes = templates(config.api.as_ref());
-    let upstreams = config.upstreams.parse()?;
-    let reservation = upstreams.reservation.clone();
+    let upstreams = config.upstreams.parse(&config.in_process)?;
+    let reservation = upstreams.reservation.endpoints.clone();
     let timeout = config.timeout;
     let proxy = proxy.with_state(std::sync::Arc::new(Proxy { http: http.clone(), timeout, upstreams, routes }));
     let shed = ServiceBuilder::new()
@@ -249,7 +267,7 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
 struct InProcess {
     api: Router,
     reservation: Endpoints,
-    http: Upstream,
+    http: HttpClient,
     timeout: Duration,
 }
 
@@ -435,35 +453,57 @@ async fn proxy_request(proxy: &Proxy, request: Request) -> Result<Response, ApiE
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes"))
     })?;
-    let answer = service
-        .try_each(retry, |base| {
-            let uri = http::Uri::try_from(format!("{base}{upstream_path}{query}"));
-            let mut request = http::Request::new(Full::new(body.clone()));
-            *request.method_mut() = method.clone();
-            *request.headers_mut() = headers.clone();
-            async move {
-                *request.uri_mut() = uri.map_err(|e| (Failed::Other, Trouble::Failed(e.into())))?;
-                exchange(&proxy.http, request, proxy.timeout).await
-            }
-        })
-        .await
-        .map_err(|e| upstream_error(&path, &e))?;
-    let (head, body) = answer.into_parts();
-    let status = head.status;
-    let mut headers = head.headers;
-    // The body is passed on as it comes, so its length is told as the service told it.
+    let (status, headers, body) = match &service.here {
+        Some(router) => {
+            let uri = http::Uri::try_from(format!("{upstream_path}{query}"))
+                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the request URI cannot be passed on"))?;
+            let mut request = Request::new(Body::from(body));
+            *request.method_mut() = method;
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers;
+            let answer = tokio::time::timeout(proxy.timeout, router.clone().oneshot(request))
+                .await
+                .map_err(|_| upstream_error(&path, &Trouble::TimedOut))?;
+            let (head, body) = answer.unwrap_or_else(|never| match never {}).into_parts();
+            (head.status, head.headers, body)
+        }
+        None => {
+            let answer = service
+                .endpoints
+                .try_each(retry, |base| {
+                    let uri = http::Uri::try_from(format!("{base}{upstream_path}{query}"));
+                    let mut request = http::Request::new(Full::new(body.clone()));
+                    *request.method_mut() = method.clone();
+                    *request.headers_mut() = headers.clone();
+                    async move {
+                        *request.uri_mut() = uri.map_err(|e| (Failed::Other, Trouble::Failed(e.into())))?;
+                        exchange(&proxy.http, request, proxy.timeout).await
+                    }
+                })
+                .await
+                .map_err(|e| upstream_error(&path, &e))?;
+            let (head, body) = answer.into_parts();
+            (head.status, head.headers, Body::new(body))
+        }
+    };
+    Ok(pass_on(status, headers, body))
+}
+
+/// A service's answer as the gateway's: without the headers that describe the service's
+/// connection, with its length as the service told it (the body is passed on as it comes).
+fn pass_on(status: StatusCode, mut headers: HeaderMap, body: Body) -> Response {
     let length = headers.remove(header::CONTENT_LENGTH);
     drop_hop_by_hop(&mut headers);
     if let Some(length) = length {
         headers.insert(header::CONTENT_LENGTH, length);
     }
-    let mut response = Response::new(Body::new(body));
+    if !headers.contains_key(header::CONTENT_TYPE) && status != StatusCode::NO_CONTENT {
+        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    }
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    if !response.headers().contains_key(header::CONTENT_TYPE) && status != StatusCode::NO_CONTENT {
-        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-    }
-    Ok(response)
+    response
 }
 
 fn upstream_error(path: &str, e: &Trouble) -> ApiError {
@@ -593,13 +633,74 @@ mod overload_tests {
             review: u("v"),
             account: u("a"),
         };
-        let gateway = router(Config { upstreams, timeout, limits, api: None, auth: Auth::off(), sign_in: None })
-            .unwrap()
-            .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
+        let in_process = HashMap::new();
+        let gateway =
+            router(Config { upstreams, in_process, timeout, limits, api: None, auth: Auth::off(), sign_in: None })
+                .unwrap()
+                .layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(skycamp_platform::server::serve(listener, gateway, Default::default(), Default::default()));
         gw
+    }
+
+    #[tokio::test]
+    async fn a_service_in_the_process_gets_the_request_as_over_tcp_but_not_the_gateways_caller() {
+        // The flight service "runs here": its router answers with what it was given.
+        let flight = Router::new().route(
+            "/{*path}",
+            any(|request: Request| async move {
+                let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+                axum::Json(serde_json::json!({
+                    "uri": request.uri().to_string(),
+                    "caller": request.extensions().get::<Caller>().is_some(),
+                    "connection": header("connection"),
+                    "custom": header("x-custom"),
+                }))
+            }),
+        );
+        let nowhere = Upstreams {
+            flight: "http://127.0.0.1:9".to_owned(),
+            reservation: "http://127.0.0.1:9".to_owned(),
+            payment: "http://127.0.0.1:9".to_owned(),
+            campsite: "http://127.0.0.1:9".to_owned(),
+            mileage: "http://127.0.0.1:9".to_owned(),
+            notification: "http://127.0.0.1:9".to_owned(),
+            review: "http://127.0.0.1:9".to_owned(),
+            account: "http://127.0.0.1:9".to_owned(),
+        };
+        let config = Config {
+            upstreams: nowhere,
+            in_process: HashMap::from([("flight", flight)]),
+            timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+            api: None,
+            auth: Auth::off(),
+            sign_in: None,
+        };
+        let gateway = router(config).unwrap().layer(axum::middleware::from_fn_with_state(Auth::off(), identify));
+        let campsites = Request::get("/campsites").body(Body::empty()).unwrap();
+        let answer = gateway.clone().oneshot(campsites).await.unwrap();
+        assert_eq!(answer.status(), 503, "a service not here is reached by its URL, where nothing listens");
+        let request = Request::get("/flights/7?x=1")
+            .header("connection", "keep-alive")
+            .header("x-custom", "kept")
+            .body(Body::empty())
+            .unwrap();
+        let answer = gateway.oneshot(request).await.unwrap();
+        assert_eq!(answer.status(), 200, "the flight service here answered, though its URL leads nowhere");
+        let body = axum::body::to_bytes(answer.into_body(), 1 << 20).await.unwrap();
+        let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            seen,
+            serde_json::json!({
+                "uri": "/flights/7?x=1",
+                "caller": false,
+                "connection": null,
+                "custom": "kept",
+            }),
+            "the service verifies callers itself and sees no connection headers"
+        );
     }
 
     #[tokio::test]

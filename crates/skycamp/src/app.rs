@@ -318,7 +318,10 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         let prune = log.clone().prune_hourly(settings.event_log_retention, running.worker_stop.clone());
         running.spawn_worker("event log pruning", prune);
     }
-    for (service, listener) in listeners {
+    // Upstreams first, so the gateway is built with the finished routers of the services here.
+    let mut here = std::collections::HashMap::new();
+    for service in Service::ALL {
+        let Some(listener) = listeners.remove(&service) else { continue };
         let db = match service {
             Service::Gateway => None,
             _ => Some(open_db(settings, service).await?),
@@ -336,7 +339,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
             key_retention: settings.idempotency_retention,
             inbox_retention: settings.inbox_retention,
         });
-        let mut router = build(settings, service, ctx.as_ref(), &url, &auth)
+        let mut router = build(settings, service, ctx.as_ref(), &url, &auth, &here)
             .await
             .with_context(|| format!("starting {}", service.name()))?;
         // The account service publishes and consumes no events: no dead letters, inbox or outbox.
@@ -357,6 +360,7 @@ pub async fn start(settings: &Settings, services: &[Service]) -> anyhow::Result<
         running.dbs.extend(db);
         let observed = Observed { service: service.name(), metrics: metrics.clone() };
         let app = finish(router, health, running.tasks.clone(), auth.clone(), observed);
+        here.insert(service.name(), app.clone());
         running.servers.spawn(serve(listener, app, running.http_stop.clone(), settings.http_limits));
         tracing::info!(service = service.name(), addr = %addrs[&service], "service listening");
     }
@@ -513,6 +517,7 @@ async fn build(
     ctx: Option<&Context>,
     url: &dyn Fn(Service) -> String,
     auth: &Auth,
+    here: &std::collections::HashMap<&'static str, axum::Router>,
 ) -> anyhow::Result<axum::Router> {
     let ctx = || ctx.ok_or_else(|| anyhow::anyhow!("{} needs a database", service.name()));
     match service {
@@ -553,6 +558,7 @@ async fn build(
                 review: url(Service::Review),
                 account: url(Service::Account),
             },
+            in_process: here.clone(),
             timeout: settings.gateway_timeout,
             limits: settings.gateway_limits,
             api: Some(crate::openapi::document()),
