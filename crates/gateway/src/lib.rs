@@ -448,7 +448,6 @@ async fn proxy_request(proxy: &Proxy, request: Request) -> Result<Response, ApiE
     drop_hop_by_hop(&mut headers);
     // The call carries the current W3C trace context, replacing any the client sent.
     skycamp_platform::telemetry::inject(&mut headers);
-    let retry = retry_for(&method, &headers);
     // Read in full by `read_body_first`; this only takes it out of the request.
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes"))
@@ -468,6 +467,7 @@ async fn proxy_request(proxy: &Proxy, request: Request) -> Result<Response, ApiE
             (head.status, head.headers, body)
         }
         None => {
+            let retry = retry_for(&method, &headers);
             let answer = service
                 .endpoints
                 .try_each(retry, |base| {
@@ -617,22 +617,26 @@ mod overload_tests {
         gateway_in_front_of(slow, limits, Duration::from_secs(10)).await
     }
 
+    fn every_service_at(url: &str) -> Upstreams {
+        let u = || url.to_owned();
+        Upstreams {
+            flight: u(),
+            reservation: u(),
+            payment: u(),
+            campsite: u(),
+            mileage: u(),
+            notification: u(),
+            review: u(),
+            account: u(),
+        }
+    }
+
     /// A gateway whose every upstream is `service`, each call within `timeout`.
     async fn gateway_in_front_of(service: Router, limits: Limits, timeout: Duration) -> String {
         let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", upstream.local_addr().unwrap());
         tokio::spawn(skycamp_platform::server::serve(upstream, service, Default::default(), Default::default()));
-        let u = |_: &str| url.clone();
-        let upstreams = Upstreams {
-            flight: u("f"),
-            reservation: u("r"),
-            payment: u("p"),
-            campsite: u("c"),
-            mileage: u("m"),
-            notification: u("n"),
-            review: u("v"),
-            account: u("a"),
-        };
+        let upstreams = every_service_at(&url);
         let in_process = HashMap::new();
         let gateway =
             router(Config { upstreams, in_process, timeout, limits, api: None, auth: Auth::off(), sign_in: None })
@@ -659,18 +663,8 @@ mod overload_tests {
                 }))
             }),
         );
-        let nowhere = Upstreams {
-            flight: "http://127.0.0.1:9".to_owned(),
-            reservation: "http://127.0.0.1:9".to_owned(),
-            payment: "http://127.0.0.1:9".to_owned(),
-            campsite: "http://127.0.0.1:9".to_owned(),
-            mileage: "http://127.0.0.1:9".to_owned(),
-            notification: "http://127.0.0.1:9".to_owned(),
-            review: "http://127.0.0.1:9".to_owned(),
-            account: "http://127.0.0.1:9".to_owned(),
-        };
         let config = Config {
-            upstreams: nowhere,
+            upstreams: every_service_at("http://127.0.0.1:9"),
             in_process: HashMap::from([("flight", flight)]),
             timeout: Duration::from_secs(10),
             limits: Limits::default(),

@@ -210,9 +210,8 @@ pub fn inject(headers: &mut HeaderMap) {
 }
 
 /// The headers that carry the current trace context to another service.
-pub fn headers() -> reqwest::header::HeaderMap {
-    current()
-        .into_iter()
-        .filter_map(|(k, v)| Some((reqwest::header::HeaderName::from_bytes(k.as_bytes()).ok()?, v.parse().ok()?)))
-        .collect()
+pub fn headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    inject(&mut headers);
+    headers
 }
