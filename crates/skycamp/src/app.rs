@@ -606,16 +606,27 @@ impl Running {
     }
 
     /// Work not yet done: events in outboxes plus events consumers have not handled.
+    ///
+    /// Outboxes are counted first: an event a relay publishes after its outbox was counted is
+    /// then still seen as lag. Counted the other way round, an event could leave its outbox
+    /// between the two looks and be counted in neither. An event a consumer's handling emits
+    /// after the outboxes were counted can still be missed, so "settled" means two quiet looks in
+    /// a row.
     pub async fn backlog(&self) -> anyhow::Result<i64> {
-        let groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let mut total = 0;
-        for (group, topics) in groups {
-            total += self.transport.lag(group, topics).await?;
-        }
         for db in &self.outboxes {
             total += skycamp_platform::outbox::pending(db).await?;
         }
+        let groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        for (group, topics) in groups {
+            total += self.transport.lag(group, topics).await?;
+        }
         Ok(total)
+    }
+
+    /// Whether all work is done: two looks in a row at [`Running::backlog`] find none.
+    pub async fn settled(&self) -> anyhow::Result<bool> {
+        Ok(self.backlog().await? == 0 && self.backlog().await? == 0)
     }
 
     /// Drains and stops everything; see the module docs for the order.

@@ -295,7 +295,7 @@ async fn ratios(
 /// alone (only for a platform this process started; a remote one's backlog is not visible).
 async fn drain(running: Option<&app::Running>) -> anyhow::Result<()> {
     if let Some(r) = running {
-        while r.backlog().await? > 0 {
+        while !r.settled().await? {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -255,7 +255,7 @@ impl TestApp {
 
     /// Waits until every outbox is empty and every consumer has caught up.
     pub async fn settle(&self) {
-        self.eventually("platform settled", || async { self.running().backlog().await.unwrap() == 0 }).await;
+        self.eventually("platform settled", || async { self.running().settled().await.unwrap() }).await;
     }
 
     /// Polls `check` until it is true (see [`eventually`]).
