@@ -241,7 +241,9 @@ fn progress<C: Consumer>(consumer: &C, topics: &[String]) -> anyhow::Result<Prog
 }
 
 /// Guards against a group member that died without leaving while the broker keeps it in the
-/// group (tansu 0.6 never expires a silent member; Kafka does after `session.timeout.ms`).
+/// group (Kafka evicts it after `session.timeout.ms`; tansu 0.6 only notices a silent member
+/// when another member's request reaches the coordinator, and a storm test in CI once found a
+/// dead member's partitions still unowned after two session time-outs).
 /// Every session time-out it looks at the partitions this member does not own: one with a backlog whose
 /// committed offset has not moved for a whole interval has nobody working on it, so this member
 /// rejoins the group. The rebalance that follows leaves out members that do not answer. On a
@@ -286,7 +288,9 @@ impl Watchdog {
             return match look.await {
                 Ok(Ok((owned, progress))) => self.judge(&owned, progress),
                 Ok(Err(e)) => {
-                    tracing::debug!(error = %format!("{e:#}"), "group watchdog could not look");
+                    // Once a session time-out at most; a look that keeps failing leaves a dead
+                    // member's partitions stranded, which an operator must hear about.
+                    tracing::warn!(error = %format!("{e:#}"), "group watchdog could not look at the group's offsets");
                     Vec::new()
                 }
                 Err(_) => Vec::new(),
@@ -386,7 +390,18 @@ impl Subscription for KafkaSubscription {
             offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
         }
         let consumer = self.consumer.clone();
-        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await??;
+        // librdkafka's synchronous commit has no deadline of its own. One that hangs (a
+        // coordinator stuck in a rebalance) must not stop this member polling: polling is what
+        // runs the watchdog and takes the next assignment. Given up on, the commit still
+        // finishes or fails on its blocking thread, and at worst the events are delivered again.
+        let commit = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync));
+        match tokio::time::timeout(self.config.session_timeout, commit).await {
+            Ok(done) => done??,
+            Err(_) => anyhow::bail!(
+                "the broker did not answer the offset commit within {:?}; polling on (the events may be delivered again)",
+                self.config.session_timeout
+            ),
+        }
         Ok(())
     }
 }
