@@ -5,7 +5,7 @@ use skycamp_contracts::reservation::{self as ev, Booked, ReservationEvent};
 use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
-use crate::store::{FlightStore, HoldOutcome};
+use crate::store::{FlightStore, HoldOutcome, SeatWork};
 
 /// Holds seats for placed reservations and returns them for cancelled ones.
 pub struct ReservationEvents {
@@ -18,25 +18,61 @@ impl ReservationEvents {
     }
 }
 
+/// The seat work a reservation event asks for, if any.
+fn work_of(event: &Envelope) -> anyhow::Result<Option<SeatWork<'_>>> {
+    let is_placed = event.kind == ev::RESERVATION_PLACED;
+    // A rejected reservation releases too: an operator may give up on a booking whose hold
+    // arrives later.
+    if !is_placed && event.kind != ev::RESERVATION_CANCELLED && event.kind != ev::RESERVATION_REJECTED {
+        return Ok(None);
+    }
+    let r: ReservationEvent = event.payload()?;
+    let Booked::Flight { flight_id, count } = r.item else { return Ok(None) };
+    let (event_id, reservation_id) = (event.id.as_str(), r.reservation_id);
+    Ok(Some(if is_placed {
+        SeatWork::Hold { event_id, reservation_id, flight_id, count }
+    } else {
+        SeatWork::Release { event_id, reservation_id, flight_id }
+    }))
+}
+
+fn log_decided(work: &SeatWork<'_>, outcome: &HoldOutcome) {
+    if let (SeatWork::Hold { reservation_id, flight_id, count, .. }, HoldOutcome::Decided(decision)) = (work, outcome) {
+        tracing::info!(reservation_id, flight_id, count, ?decision, "seat hold decided");
+    }
+}
+
 #[async_trait]
 impl Handler for ReservationEvents {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        let is_placed = event.kind == ev::RESERVATION_PLACED;
-        // A rejected reservation releases too: an operator may give up on a booking whose hold
-        // arrives later.
-        if !is_placed && event.kind != ev::RESERVATION_CANCELLED && event.kind != ev::RESERVATION_REJECTED {
-            return Ok(());
-        }
-        let r: ReservationEvent = event.payload()?;
-        let Booked::Flight { flight_id, count } = r.item else { return Ok(()) };
-        if is_placed {
-            let outcome = self.store.hold_seats(&event.id, r.reservation_id, flight_id, count).await?;
-            if let HoldOutcome::Decided(decision) = outcome {
-                tracing::info!(reservation_id = r.reservation_id, flight_id, count, ?decision, "seat hold decided");
+        match work_of(event)? {
+            Some(work @ SeatWork::Hold { event_id, reservation_id, flight_id, count }) => {
+                let outcome = self.store.hold_seats(event_id, reservation_id, flight_id, count).await?;
+                log_decided(&work, &outcome);
             }
-        } else {
-            self.store.release_seats(&event.id, r.reservation_id, flight_id).await?;
+            Some(SeatWork::Release { event_id, reservation_id, flight_id }) => {
+                self.store.release_seats(event_id, reservation_id, flight_id).await?;
+            }
+            None => {}
         }
         Ok(())
+    }
+
+    /// A batch of holds and releases goes in one transaction.
+    async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+        let mut work = Vec::with_capacity(events.len());
+        for event in events {
+            work.extend(work_of(event)?);
+        }
+        if work.is_empty() {
+            return Ok(true);
+        }
+        let outcomes = self.store.apply_all(&work).await?;
+        for (work, outcome) in work.iter().zip(&outcomes) {
+            if let Some(outcome) = outcome {
+                log_decided(work, outcome);
+            }
+        }
+        Ok(true)
     }
 }

@@ -64,6 +64,23 @@ pub enum HoldOutcome {
     Decided(HoldDecision),
 }
 
+/// One reservation event's seat work, for [`FlightStore::apply_all`].
+#[derive(Debug, Clone, Copy)]
+pub enum SeatWork<'a> {
+    /// A placed reservation: decide its hold.
+    Hold { event_id: &'a str, reservation_id: i64, flight_id: i64, count: i64 },
+    /// A cancelled or rejected one: return its seats.
+    Release { event_id: &'a str, reservation_id: i64, flight_id: i64 },
+}
+
+impl SeatWork<'_> {
+    fn flight_id(&self) -> i64 {
+        match *self {
+            Self::Hold { flight_id, .. } | Self::Release { flight_id, .. } => flight_id,
+        }
+    }
+}
+
 /// One reservation's seat hold as recorded.
 #[derive(Debug)]
 struct Hold {
@@ -200,29 +217,7 @@ impl FlightStore {
         count: i64,
     ) -> anyhow::Result<HoldOutcome> {
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, "flight", event_id).await? {
-            return Ok(HoldOutcome::Duplicate);
-        }
-        let recorded = Self::hold_of(&mut tx, reservation_id).await?;
-        let outcome = match hold::on_hold(recorded.as_ref().map(|h| h.status)) {
-            OnHold::Ignore => HoldOutcome::Duplicate,
-            OnHold::Repeat(answer) => {
-                let (count, reason) = recorded.map_or((count, None), |h| (h.count, h.reason));
-                self.answer(&mut tx, answer, reservation_id, flight_id, count, reason).await?;
-                HoldOutcome::Duplicate
-            }
-            OnHold::Decide => {
-                let mut decision = decide_hold(Self::get_in(&mut tx, flight_id).await?.as_ref(), count);
-                if decision == HoldDecision::Reserved && !self.take_seats(&mut tx, flight_id, count).await? {
-                    decision = OUTSOLD;
-                }
-                let reason = decision.reason().map(str::to_owned);
-                self.record_hold(&mut tx, reservation_id, flight_id, count, decision.status(), reason.as_deref())
-                    .await?;
-                self.answer(&mut tx, decision.answer(), reservation_id, flight_id, count, reason).await?;
-                HoldOutcome::Decided(decision)
-            }
-        };
+        let outcome = self.hold_in(&mut tx, event_id, reservation_id, flight_id, count).await?;
         self.waker.commit(tx).await?;
         Ok(outcome)
     }
@@ -231,15 +226,86 @@ impl FlightStore {
     /// duplicate.
     pub async fn release_seats(&self, event_id: &str, reservation_id: i64, flight_id: i64) -> anyhow::Result<bool> {
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, "flight", event_id).await? {
+        let released = self.release_in(&mut tx, event_id, reservation_id, flight_id).await?;
+        self.waker.commit(tx).await?;
+        Ok(released)
+    }
+
+    /// Does the seat work of a batch of reservation events in one transaction (one commit for
+    /// all of them); what each hold came to, in the order given (None for a release).
+    ///
+    /// The work is done in flight order (a stable sort: one reservation's events, all on one
+    /// flight, keep theirs), so two instances' batches on PostgreSQL lock flights in the same
+    /// order and never deadlock each other.
+    pub async fn apply_all(&self, work: &[SeatWork<'_>]) -> anyhow::Result<Vec<Option<HoldOutcome>>> {
+        let mut order: Vec<usize> = (0..work.len()).collect();
+        order.sort_by_key(|&i| work[i].flight_id());
+        let mut outcomes: Vec<Option<HoldOutcome>> = work.iter().map(|_| None).collect();
+        let mut tx = self.db.begin().await?;
+        for i in order {
+            outcomes[i] = match work[i] {
+                SeatWork::Hold { event_id, reservation_id, flight_id, count } => {
+                    Some(self.hold_in(&mut tx, event_id, reservation_id, flight_id, count).await?)
+                }
+                SeatWork::Release { event_id, reservation_id, flight_id } => {
+                    self.release_in(&mut tx, event_id, reservation_id, flight_id).await?;
+                    None
+                }
+            };
+        }
+        self.waker.commit(tx).await?;
+        Ok(outcomes)
+    }
+
+    async fn hold_in(
+        &self,
+        tx: &mut Tx,
+        event_id: &str,
+        reservation_id: i64,
+        flight_id: i64,
+        count: i64,
+    ) -> anyhow::Result<HoldOutcome> {
+        if !inbox::claim(tx, "flight", event_id).await? {
+            return Ok(HoldOutcome::Duplicate);
+        }
+        let recorded = Self::hold_of(tx, reservation_id).await?;
+        Ok(match hold::on_hold(recorded.as_ref().map(|h| h.status)) {
+            OnHold::Ignore => HoldOutcome::Duplicate,
+            OnHold::Repeat(answer) => {
+                let (count, reason) = recorded.map_or((count, None), |h| (h.count, h.reason));
+                self.answer(tx, answer, reservation_id, flight_id, count, reason).await?;
+                HoldOutcome::Duplicate
+            }
+            OnHold::Decide => {
+                let mut decision = decide_hold(Self::get_in(tx, flight_id).await?.as_ref(), count);
+                if decision == HoldDecision::Reserved && !self.take_seats(tx, flight_id, count).await? {
+                    decision = OUTSOLD;
+                }
+                let reason = decision.reason().map(str::to_owned);
+                self.record_hold(tx, reservation_id, flight_id, count, decision.status(), reason.as_deref()).await?;
+                self.answer(tx, decision.answer(), reservation_id, flight_id, count, reason).await?;
+                HoldOutcome::Decided(decision)
+            }
+        })
+    }
+
+    /// [`FlightStore::release_seats`] inside `tx`.
+    async fn release_in(
+        &self,
+        tx: &mut Tx,
+        event_id: &str,
+        reservation_id: i64,
+        flight_id: i64,
+    ) -> anyhow::Result<bool> {
+        if !inbox::claim(tx, "flight", event_id).await? {
             return Ok(false);
         }
-        let recorded = Self::hold_of(&mut tx, reservation_id).await?;
+        let recorded = Self::hold_of(tx, reservation_id).await?;
         match hold::on_release(recorded.as_ref().map(|h| h.status)) {
             OnRelease::Nothing => {}
             OnRelease::Tombstone => {
                 let why = Some(hold::RELEASED_BEFORE_DECIDED);
-                self.record_hold(&mut tx, reservation_id, flight_id, 0, HoldStatus::Released, why).await?;
+                self.record_hold(tx, reservation_id, flight_id, 0, HoldStatus::Released, why).await?;
             }
             OnRelease::Release => {
                 let count = recorded.map_or(0, |h| h.count);
@@ -248,7 +314,7 @@ impl FlightStore {
                     .bind(HoldStatus::Released.as_str())
                     .bind(&now)
                     .bind(reservation_id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 sqlx::query(
                     "UPDATE flights SET seats_held = seats_held - $1, version = version + 1, updated_at = $2 WHERE id = $3",
@@ -256,9 +322,9 @@ impl FlightStore {
                 .bind(count)
                 .bind(&now)
                 .bind(flight_id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
-                let flight = Self::get_in(&mut tx, flight_id).await?;
+                let flight = Self::get_in(tx, flight_id).await?;
                 let data = SeatsDecided {
                     reservation_id,
                     flight_id,
@@ -266,10 +332,9 @@ impl FlightStore {
                     reason: None,
                     flight: flight.as_ref().map(snapshot),
                 };
-                self.emit(&mut tx, ev::SEATS_RELEASED, reservation_subject(reservation_id), &data).await?;
+                self.emit(tx, ev::SEATS_RELEASED, reservation_subject(reservation_id), &data).await?;
             }
         }
-        self.waker.commit(tx).await?;
         Ok(true)
     }
 

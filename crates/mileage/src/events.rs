@@ -22,10 +22,10 @@ impl PaymentAndReviewEvents {
     }
 }
 
-#[async_trait]
-impl Handler for PaymentAndReviewEvents {
-    async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        let cause = match event.kind.as_str() {
+impl PaymentAndReviewEvents {
+    /// The ledger entry an event causes, if any.
+    fn cause_of(&self, event: &Envelope) -> anyhow::Result<Option<Cause>> {
+        Ok(Some(match event.kind.as_str() {
             pev::PAYMENT_APPROVED => {
                 let p: PaymentEvent = event.payload()?;
                 Cause::Payment {
@@ -46,8 +46,30 @@ impl Handler for PaymentAndReviewEvents {
                 let r: ReviewEvent = event.payload()?;
                 Cause::ReviewWithdrawn { customer: r.phone, reservation_id: r.reservation_id }
             }
-            _ => return Ok(()),
-        };
-        self.store.record(&event.id, &event.kind, &cause).await
+            _ => return Ok(None),
+        }))
+    }
+}
+
+#[async_trait]
+impl Handler for PaymentAndReviewEvents {
+    async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
+        match self.cause_of(event)? {
+            Some(cause) => self.store.record(&event.id, &event.kind, &cause).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A batch's entries are recorded in order in one transaction.
+    async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+        let mut causes = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(cause) = self.cause_of(event)? {
+                causes.push((event.id.as_str(), event.kind.as_str(), cause));
+            }
+        }
+        let causes: Vec<(&str, &str, &Cause)> = causes.iter().map(|(id, kind, cause)| (*id, *kind, cause)).collect();
+        self.store.record_all(&causes).await?;
+        Ok(true)
     }
 }

@@ -38,23 +38,39 @@ impl MileageStore {
 
     /// Records the entry `cause` calls for, once per event.
     pub async fn record(&self, event_id: &str, event_type: &str, cause: &Cause) -> anyhow::Result<()> {
+        self.record_all(&[(event_id, event_type, cause)]).await
+    }
+
+    /// [`MileageStore::record`] for several events (event id, event type, cause), in order, in
+    /// one transaction.
+    pub async fn record_all(&self, events: &[(&str, &str, &Cause)]) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, "mileage", event_id).await? {
+        for &(event_id, event_type, cause) in events {
+            self.record_in(&mut tx, event_id, event_type, cause).await?;
+        }
+        self.waker.commit(tx).await
+    }
+
+    async fn record_in(&self, tx: &mut Tx, event_id: &str, event_type: &str, cause: &Cause) -> anyhow::Result<()> {
+        if !inbox::claim(tx, "mileage", event_id).await? {
             return Ok(());
         }
         let earned = match cause.takes_back() {
-            Some(earned_by) => Self::earned_by(&mut tx, cause.reservation_id(), earned_by).await?,
+            Some(earned_by) => Self::earned_by(tx, cause.reservation_id(), earned_by).await?,
             None => None,
         };
         let taken_back = match cause.taken_back_by() {
-            Some(taker) => Self::earned_by(&mut tx, cause.reservation_id(), taker).await?.is_some(),
+            Some(taker) => Self::earned_by(tx, cause.reservation_id(), taker).await?.is_some(),
             None => false,
         };
         let posting = cause.posting(earned, taken_back);
         if posting != Posting::Nothing {
-            self.append(&mut tx, event_id, event_type, cause, posting).await?;
+            self.append(tx, event_id, event_type, cause, posting).await?;
         }
-        self.waker.commit(tx).await
+        Ok(())
     }
 
     /// What the first entry caused by `cause` for a reservation earned, if there is one.

@@ -6,7 +6,7 @@ use skycamp_contracts::reservation::{self as rev, ReservationEvent};
 use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
-use crate::domain;
+use crate::domain::{self, Draft};
 use crate::store::NotificationStore;
 
 /// Turns status changes into messages, one per event.
@@ -20,19 +20,36 @@ impl StatusEvents {
     }
 }
 
+/// The message an event asks for, if any.
+fn draft_of(event: &Envelope) -> anyhow::Result<Option<Draft>> {
+    Ok(match event.kind.as_str() {
+        rev::RESERVATION_CONFIRMED | rev::RESERVATION_REJECTED | rev::RESERVATION_CANCELLED => {
+            domain::for_reservation(&event.kind, &event.payload::<ReservationEvent>()?)
+        }
+        pev::PAYMENT_CANCELLED => Some(domain::for_refund(&event.payload::<PaymentEvent>()?)),
+        _ => None,
+    })
+}
+
 #[async_trait]
 impl Handler for StatusEvents {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        let draft = match event.kind.as_str() {
-            rev::RESERVATION_CONFIRMED | rev::RESERVATION_REJECTED | rev::RESERVATION_CANCELLED => {
-                domain::for_reservation(&event.kind, &event.payload::<ReservationEvent>()?)
-            }
-            pev::PAYMENT_CANCELLED => Some(domain::for_refund(&event.payload::<PaymentEvent>()?)),
-            _ => None,
-        };
-        match draft {
+        match draft_of(event)? {
             Some(d) => self.store.record(&event.id, &d).await,
             None => Ok(()),
         }
+    }
+
+    /// A batch's messages are stored in one transaction.
+    async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+        let mut drafts = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(d) = draft_of(event)? {
+                drafts.push((event.id.as_str(), d));
+            }
+        }
+        let drafts: Vec<(&str, &Draft)> = drafts.iter().map(|(id, d)| (*id, d)).collect();
+        self.store.record_all(&drafts).await?;
+        Ok(true)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use skycamp_contracts::notification::{self as ev, NotificationEvent};
 use skycamp_contracts::{reservation_subject, topics};
-use skycamp_platform::db::{Db, Migration};
+use skycamp_platform::db::{Db, Migration, Tx};
 use skycamp_platform::outbox::{self, Waker};
 use skycamp_platform::{inbox, time};
 use tokio::sync::Notify;
@@ -53,8 +53,25 @@ impl NotificationStore {
 
     /// Stores a message (and `NotificationSent`) once per causing event.
     pub async fn record(&self, event_id: &str, d: &Draft) -> anyhow::Result<()> {
+        self.record_all(&[(event_id, d)]).await
+    }
+
+    /// [`NotificationStore::record`] for several events, in one transaction.
+    pub async fn record_all(&self, drafts: &[(&str, &Draft)]) -> anyhow::Result<()> {
+        if drafts.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
-        if !inbox::claim(&mut tx, "notification", event_id).await? {
+        for &(event_id, d) in drafts {
+            Self::record_in(&mut tx, event_id, d).await?;
+        }
+        self.waker.commit(tx).await?;
+        self.stored.notify_one();
+        Ok(())
+    }
+
+    async fn record_in(tx: &mut Tx, event_id: &str, d: &Draft) -> anyhow::Result<()> {
+        if !inbox::claim(tx, "notification", event_id).await? {
             return Ok(());
         }
         let id: i64 = sqlx::query_scalar(
@@ -68,7 +85,7 @@ impl NotificationStore {
         .bind(&d.text)
         .bind(event_id)
         .bind(time::now_rfc3339())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let data = NotificationEvent {
             message_id: id,
@@ -76,17 +93,8 @@ impl NotificationStore {
             phone: d.phone.clone(),
             topic: d.topic.to_owned(),
         };
-        outbox::emit(
-            &mut tx,
-            topics::NOTIFICATION,
-            ev::NOTIFICATION_SENT,
-            reservation_subject(d.reservation_id),
-            &data,
-        )
-        .await?;
-        self.waker.commit(tx).await?;
-        self.stored.notify_one();
-        Ok(())
+        let subject = reservation_subject(d.reservation_id);
+        outbox::emit(tx, topics::NOTIFICATION, ev::NOTIFICATION_SENT, subject, &data).await
     }
 
     /// A customer's messages, newest first.

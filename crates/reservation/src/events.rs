@@ -13,7 +13,7 @@ use skycamp_platform::Envelope;
 use skycamp_platform::consumer::Handler;
 
 use crate::domain::SagaInput;
-use crate::store::{CatalogueStore, Change, ReservationStore};
+use crate::store::{CatalogueStore, Change, ReservationStore, SagaWrite};
 
 /// Consumer groups `reservation-saga` (inventory answers, refunds) and `reservation-timeline`
 /// (mileage and message steps).
@@ -29,20 +29,48 @@ impl SagaEvents {
 
 const SAGA: &str = "reservation-saga";
 
-/// A saga input, a refund (which moves the saga and notes the timeline together), or a timeline
-/// note (reservation, step, detail).
+/// A saga input, a refund (an input and a timeline note (detail) that go together), or a
+/// timeline note (reservation, step, detail).
 enum Effect {
     Input(i64, SagaInput),
-    Refund(PaymentEvent),
+    Refund(i64, SagaInput, String),
     Note(i64, String, Option<String>),
 }
+
+impl Effect {
+    fn reservation(&self) -> i64 {
+        match self {
+            Self::Input(id, _) | Self::Refund(id, ..) | Self::Note(id, ..) => *id,
+        }
+    }
+
+    /// The store's write for this effect of event `event_id`.
+    fn write<'a>(&'a self, event_id: &'a str) -> SagaWrite<'a> {
+        match self {
+            Self::Input(id, input) => SagaWrite::Input { id: *id, input, event: (SAGA, event_id), note: None },
+            Self::Refund(id, input, detail) => {
+                SagaWrite::Input { id: *id, input, event: (SAGA, event_id), note: Some((REFUNDED, detail)) }
+            }
+            Self::Note(id, step, detail) => SagaWrite::Note((*id, step, detail.as_deref(), (SAGA, event_id))),
+        }
+    }
+}
+
+/// The timeline step a refund notes.
+const REFUNDED: &str = "payment refunded";
 
 fn effect_of(event: &Envelope) -> anyhow::Result<Option<Effect>> {
     let seats = || event.payload::<SeatsDecided>();
     let nights = || event.payload::<NightsDecided>();
     let why = |r: Option<String>, default: &str| r.unwrap_or_else(|| default.to_owned());
     Ok(Some(match event.kind.as_str() {
-        pev::PAYMENT_CANCELLED => Effect::Refund(event.payload()?),
+        pev::PAYMENT_CANCELLED => {
+            // A refund cancels the reservation if it still stands (a refund made on the payment
+            // side), and is recorded either way, in one transaction with that decision.
+            let p: PaymentEvent = event.payload()?;
+            let input = SagaInput::PaymentRefunded { reason: why(p.reason, "payment refunded") };
+            Effect::Refund(p.reservation_id, input, format!("{} KRW returned (payment {})", p.amount, p.payment_id))
+        }
         fev::SEATS_RESERVED => Effect::Input(seats()?.reservation_id, SagaInput::SeatsReserved),
         fev::SEATS_REJECTED => {
             let d = seats()?;
@@ -79,51 +107,39 @@ fn effect_of(event: &Envelope) -> anyhow::Result<Option<Effect>> {
 #[async_trait]
 impl Handler for SagaEvents {
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        match effect_of(event)? {
-            Some(Effect::Input(id, input)) => {
-                let applied = self.store.apply(id, &input, Some((SAGA, &event.id))).await?;
+        let Some(effect) = effect_of(event)? else { return Ok(()) };
+        match effect.write(&event.id) {
+            SagaWrite::Input { id, input, event, note } => {
+                let applied = self.store.apply_noting(id, input, Some(event), note).await?;
                 tracing::info!(reservation_id = id, step = input.step(), applied = %applied.summary(), "saga step");
                 Ok(())
             }
-            Some(Effect::Refund(p)) => self.payment_cancelled(&p, &event.id).await,
-            Some(Effect::Note(id, step, detail)) => {
-                self.store.note(&[(id, &step, detail.as_deref(), (SAGA, &event.id))]).await
-            }
-            None => Ok(()),
+            SagaWrite::Note(note) => self.store.note(&[note]).await,
         }
     }
 
-    /// Timeline notes (the mileage and message steps) go in together; a batch with a saga step
-    /// in it goes one event at a time.
+    /// A batch goes in one transaction; if a reservation changed under it (another instance,
+    /// on PostgreSQL), nothing is written and the events go one at a time.
     async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
-        let mut notes = Vec::with_capacity(events.len());
+        let mut effects = Vec::with_capacity(events.len());
         for event in events {
-            match effect_of(event)? {
-                Some(Effect::Input(..) | Effect::Refund(_)) => return Ok(false),
-                Some(Effect::Note(id, step, detail)) => notes.push((id, step, detail, event.id.as_str())),
-                None => {}
+            if let Some(effect) = effect_of(event)? {
+                effects.push((event.id.as_str(), effect));
             }
         }
-        let notes: Vec<_> = notes
-            .iter()
-            .map(|(id, step, detail, event)| (*id, step.as_str(), detail.as_deref(), (SAGA, *event)))
-            .collect();
-        self.store.note(&notes).await?;
+        // In reservation order (stable, so one reservation's events keep theirs): two instances'
+        // batches on PostgreSQL then lock rows in the same order and cannot deadlock.
+        effects.sort_by_key(|(_, effect)| effect.reservation());
+        let writes: Vec<SagaWrite<'_>> = effects.iter().map(|(event, effect)| effect.write(event)).collect();
+        let Some(applied) = self.store.apply_all(&writes).await? else { return Ok(false) };
+        let inputs = writes.iter().filter_map(|w| match w {
+            SagaWrite::Input { id, input, .. } => Some((id, input)),
+            SagaWrite::Note(_) => None,
+        });
+        for ((id, input), applied) in inputs.zip(&applied) {
+            tracing::info!(reservation_id = id, step = input.step(), applied = %applied.summary(), "saga step");
+        }
         Ok(true)
-    }
-}
-
-impl SagaEvents {
-    /// A refund cancels the reservation if it still stands (a refund made on the payment side),
-    /// and is recorded either way, in one transaction with that decision.
-    async fn payment_cancelled(&self, p: &PaymentEvent, event_id: &str) -> anyhow::Result<()> {
-        let input =
-            SagaInput::PaymentRefunded { reason: p.reason.clone().unwrap_or_else(|| "payment refunded".into()) };
-        let detail = format!("{} KRW returned (payment {})", p.amount, p.payment_id);
-        let note = Some(("payment refunded", detail.as_str()));
-        let applied = self.store.apply_noting(p.reservation_id, &input, Some((SAGA, event_id)), note).await?;
-        tracing::info!(reservation_id = p.reservation_id, ?applied, "refund recorded");
-        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ mod catalogue;
 mod saga;
 
 pub use catalogue::{CHANGED as CATALOGUE_CHANGED, CampsiteRow, CatalogueStore, Change};
-pub use saga::{Applied, Note, ReservationStore};
+pub use saga::{Applied, Note, ReservationStore, SagaWrite};
 use skycamp_platform::db::Migration;
 use skycamp_platform::{inbox, outbox};
 

@@ -100,6 +100,16 @@ fn observe_move(r: &Reservation) {
 /// A timeline note: the reservation, the step, its detail, and the (inbox, event id) it comes from.
 pub type Note<'a> = (i64, &'a str, Option<&'a str>, (&'a str, &'a str));
 
+/// One event's write, for [`ReservationStore::apply_all`].
+#[derive(Debug, Clone, Copy)]
+pub enum SagaWrite<'a> {
+    /// A saga input for reservation `id` from `event` (inbox, event id), with an optional
+    /// timeline note (step, detail) recorded with it.
+    Input { id: i64, input: &'a SagaInput, event: (&'a str, &'a str), note: Option<(&'a str, &'a str)> },
+    /// A timeline note only.
+    Note(Note<'a>),
+}
+
 /// Reservations and their saga steps.
 #[derive(Clone)]
 pub struct ReservationStore {
@@ -293,13 +303,59 @@ impl ReservationStore {
         note: Option<(&str, &str)>,
     ) -> anyhow::Result<Option<Applied>> {
         let mut tx = self.db.begin().await?;
+        let Some(applied) = self.apply_in(&mut tx, id, input, event, note).await? else { return Ok(None) };
+        self.waker.commit(tx).await?;
+        if let Applied::Moved(moved) = &applied {
+            observe_move(moved);
+        }
+        Ok(Some(applied))
+    }
+
+    /// Applies the saga's writes of a batch of events, in order, in one transaction (one
+    /// commit for all of them): the moves they make, in order, or None when a reservation
+    /// changed concurrently (then nothing was written; apply them one at a time).
+    pub async fn apply_all(&self, writes: &[SagaWrite<'_>]) -> anyhow::Result<Option<Vec<Applied>>> {
+        if writes.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut tx = self.db.begin().await?;
+        let mut moves = Vec::new();
+        for write in writes {
+            match *write {
+                SagaWrite::Input { id, input, event, note } => {
+                    let Some(applied) = self.apply_in(&mut tx, id, input, Some(event), note).await? else {
+                        return Ok(None);
+                    };
+                    moves.push(applied);
+                }
+                SagaWrite::Note(note) => Self::note_in(&mut tx, note).await?,
+            }
+        }
+        self.waker.commit(tx).await?;
+        for applied in &moves {
+            if let Applied::Moved(moved) = applied {
+                observe_move(moved);
+            }
+        }
+        Ok(Some(moves))
+    }
+
+    /// [`ReservationStore::apply_noting`] inside `tx`; None when the reservation changed
+    /// concurrently (then `tx` must be rolled back).
+    async fn apply_in(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        input: &SagaInput,
+        event: Option<(&str, &str)>,
+        note: Option<(&str, &str)>,
+    ) -> anyhow::Result<Option<Applied>> {
         if let Some((consumer, event_id)) = event
-            && !inbox::claim(&mut tx, consumer, event_id).await?
+            && !inbox::claim(tx, consumer, event_id).await?
         {
             return Ok(Some(Applied::Duplicate));
         }
-        let Some(current) = Self::get_in(&mut tx, id).await? else {
-            tx.commit().await?;
+        let Some(current) = Self::get_in(tx, id).await? else {
             return Ok(Some(Applied::Missing));
         };
         let before = current.status;
@@ -307,15 +363,15 @@ impl ReservationStore {
             Transition::Ignore => {
                 if !already_there(current.status, input) {
                     let detail = format!("ignored: reservation is {}", current.status.as_str());
-                    Self::add_step(&mut tx, id, input.step(), current.status, Some(&detail)).await?;
+                    Self::add_step(tx, id, input.step(), current.status, Some(&detail)).await?;
                 }
                 Applied::Ignored(current)
             }
             Transition::Move { to, publish, reason } => {
-                let Some(moved) = self.move_to(&mut tx, &current, to, input, reason).await? else {
+                let Some(moved) = self.move_to(tx, &current, to, input, reason).await? else {
                     return Ok(None);
                 };
-                self.emit(&mut tx, &moved, publish).await?;
+                self.emit(tx, &moved, publish).await?;
                 Applied::Moved(moved)
             }
         };
@@ -324,11 +380,7 @@ impl ReservationStore {
                 Applied::Moved(r) | Applied::Ignored(r) => r.status,
                 Applied::Duplicate | Applied::Missing => before,
             };
-            Self::add_step(&mut tx, id, step, status, Some(detail)).await?;
-        }
-        self.waker.commit(tx).await?;
-        if let Applied::Moved(moved) = &applied {
-            observe_move(moved);
+            Self::add_step(tx, id, step, status, Some(detail)).await?;
         }
         Ok(Some(applied))
     }
@@ -406,15 +458,20 @@ impl ReservationStore {
             return Ok(());
         }
         let mut tx = self.db.begin().await?;
-        for &(id, step, detail, event) in notes {
-            if !inbox::claim(&mut tx, event.0, event.1).await? {
-                continue;
-            }
-            if let Some(r) = Self::get_in(&mut tx, id).await? {
-                Self::add_step(&mut tx, id, step, r.status, detail).await?;
-            }
+        for &note in notes {
+            Self::note_in(&mut tx, note).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// One note inside `tx`, once per event.
+    async fn note_in(tx: &mut Tx, (id, step, detail, event): Note<'_>) -> anyhow::Result<()> {
+        if inbox::claim(tx, event.0, event.1).await?
+            && let Some(r) = Self::get_in(tx, id).await?
+        {
+            Self::add_step(tx, id, step, r.status, detail).await?;
+        }
         Ok(())
     }
 
