@@ -41,9 +41,15 @@ impl Applied {
     }
 }
 
-const SELECT: &str =
-    "SELECT id, kind, flight_id, seat_count, campsite_id, check_in, check_out, guests, unit_price, amount,
-    phone, email, customer_name, status, payment_id, reason, created_at, updated_at FROM reservations";
+/// A reservation's columns, as [`to_reservation`] reads them.
+macro_rules! columns {
+    () => {
+        "id, kind, flight_id, seat_count, campsite_id, check_in, check_out, guests, unit_price, amount,
+        phone, email, customer_name, status, payment_id, reason, created_at, updated_at"
+    };
+}
+
+const SELECT: &str = concat!("SELECT ", columns!(), " FROM reservations");
 
 fn to_reservation(row: AnyRow) -> anyhow::Result<Reservation> {
     let id: i64 = row.try_get("id")?;
@@ -147,11 +153,12 @@ impl ReservationStore {
                 Some(*guests),
             ),
         };
-        let id: i64 = sqlx::query_scalar(
+        let row: AnyRow = sqlx::query(concat!(
             "INSERT INTO reservations (kind, flight_id, seat_count, campsite_id, check_in, check_out, guests, unit_price,
                amount, phone, email, customer_name, status, created_at, updated_at, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING_PAYMENT', $13, $13, $14) RETURNING id",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING_PAYMENT', $13, $13, $14) RETURNING ",
+            columns!()
+        ))
         .bind(kind)
         .bind(flight_id)
         .bind(count)
@@ -168,12 +175,12 @@ impl ReservationStore {
         .bind(self.clock.now_millis())
         .fetch_one(&mut *tx)
         .await?;
+        let reservation = to_reservation(row)?;
+        let id = reservation.id;
         Self::add_step(&mut tx, id, "requested", Status::PendingPayment, None).await?;
         if let Some(key) = key {
             key.bind(&mut tx, id).await?;
         }
-        let reservation =
-            Self::get_in(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("reservation {id} vanished"))?;
         tx.commit().await?;
         metrics::counter!(BOOKINGS, "kind" => reservation.item.kind(), "outcome" => "placed").increment(1);
         Ok(reservation)
@@ -397,25 +404,22 @@ impl ReservationStore {
             SagaInput::PaymentApproved { payment_id } => Some(*payment_id),
             _ => current.payment_id,
         };
-        let changed = sqlx::query(
-            "UPDATE reservations SET status = $1, payment_id = $2, reason = $3, updated_at = $4 WHERE id = $5 AND status = $6",
-        )
+        let moved: Option<AnyRow> = sqlx::query(concat!(
+            "UPDATE reservations SET status = $1, payment_id = $2, reason = $3, updated_at = $4
+             WHERE id = $5 AND status = $6 RETURNING ",
+            columns!()
+        ))
         .bind(to.as_str())
         .bind(payment_id)
         .bind(reason.as_deref().or(current.reason.as_deref()))
         .bind(time::now_rfc3339())
         .bind(current.id)
         .bind(current.status.as_str())
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
-        if changed.rows_affected() == 0 {
-            return Ok(None);
-        }
+        let Some(moved) = moved else { return Ok(None) };
         Self::add_step(tx, current.id, input.step(), to, reason.as_deref()).await?;
-        Self::get_in(tx, current.id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("reservation {} vanished", current.id))
-            .map(Some)
+        to_reservation(moved).map(Some)
     }
 
     async fn emit(&self, tx: &mut Tx, r: &Reservation, publish: Outgoing) -> anyhow::Result<()> {
