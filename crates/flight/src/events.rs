@@ -36,26 +36,11 @@ fn work_of(event: &Envelope) -> anyhow::Result<Option<SeatWork<'_>>> {
     }))
 }
 
-fn log_decided(work: &SeatWork<'_>, outcome: &HoldOutcome) {
-    if let (SeatWork::Hold { reservation_id, flight_id, count, .. }, HoldOutcome::Decided(decision)) = (work, outcome) {
-        tracing::info!(reservation_id, flight_id, count, ?decision, "seat hold decided");
-    }
-}
-
 #[async_trait]
 impl Handler for ReservationEvents {
+    /// One event is a batch of one.
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        match work_of(event)? {
-            Some(work @ SeatWork::Hold { event_id, reservation_id, flight_id, count }) => {
-                let outcome = self.store.hold_seats(event_id, reservation_id, flight_id, count).await?;
-                log_decided(&work, &outcome);
-            }
-            Some(SeatWork::Release { event_id, reservation_id, flight_id }) => {
-                self.store.release_seats(event_id, reservation_id, flight_id).await?;
-            }
-            None => {}
-        }
-        Ok(())
+        self.handle_all(&[event]).await.map(drop)
     }
 
     /// A batch of holds and releases goes in one transaction.
@@ -69,8 +54,10 @@ impl Handler for ReservationEvents {
         }
         let outcomes = self.store.apply_all(&work).await?;
         for (work, outcome) in work.iter().zip(&outcomes) {
-            if let Some(outcome) = outcome {
-                log_decided(work, outcome);
+            if let (SeatWork::Hold { reservation_id, flight_id, count, .. }, Some(HoldOutcome::Decided(decision))) =
+                (work, outcome)
+            {
+                tracing::info!(reservation_id, flight_id, count, ?decision, "seat hold decided");
             }
         }
         Ok(true)

@@ -207,30 +207,6 @@ impl FlightStore {
         Ok(Ok(()))
     }
 
-    /// Decides a hold of `count` seats for a reservation, exactly once per reservation
-    /// ([`hold::on_hold`]).
-    pub async fn hold_seats(
-        &self,
-        event_id: &str,
-        reservation_id: i64,
-        flight_id: i64,
-        count: i64,
-    ) -> anyhow::Result<HoldOutcome> {
-        let mut tx = self.db.begin().await?;
-        let outcome = self.hold_in(&mut tx, event_id, reservation_id, flight_id, count).await?;
-        self.waker.commit(tx).await?;
-        Ok(outcome)
-    }
-
-    /// Returns a reservation's seats, if it holds any ([`hold::on_release`]). Returns false for a
-    /// duplicate.
-    pub async fn release_seats(&self, event_id: &str, reservation_id: i64, flight_id: i64) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let released = self.release_in(&mut tx, event_id, reservation_id, flight_id).await?;
-        self.waker.commit(tx).await?;
-        Ok(released)
-    }
-
     /// Does the seat work of a batch of reservation events in one transaction (one commit for
     /// all of them); what each hold came to, in the order given (None for a release).
     ///
@@ -257,6 +233,8 @@ impl FlightStore {
         Ok(outcomes)
     }
 
+    /// Decides a hold of `count` seats for a reservation inside `tx`, exactly once per
+    /// reservation ([`hold::on_hold`]).
     async fn hold_in(
         &self,
         tx: &mut Tx,
@@ -289,7 +267,8 @@ impl FlightStore {
         })
     }
 
-    /// [`FlightStore::release_seats`] inside `tx`.
+    /// Returns a reservation's seats inside `tx`, if it holds any ([`hold::on_release`]).
+    /// Returns false for a duplicate.
     async fn release_in(
         &self,
         tx: &mut Tx,

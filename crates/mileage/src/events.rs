@@ -53,11 +53,9 @@ impl PaymentAndReviewEvents {
 
 #[async_trait]
 impl Handler for PaymentAndReviewEvents {
+    /// One event is a batch of one.
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        match self.cause_of(event)? {
-            Some(cause) => self.store.record(&event.id, &event.kind, &cause).await,
-            None => Ok(()),
-        }
+        self.handle_all(&[event]).await.map(drop)
     }
 
     /// A batch's entries are recorded in order in one transaction.

@@ -328,7 +328,7 @@ impl Sagas {
         Open { group: g, event: e, seen, decided_reserved }
     }
 
-    /// The hold transaction writes (`hold_seats` / `hold_nights`). When another transaction has
+    /// The hold transaction writes (`FlightStore::hold_in` / `hold_nights`). When another transaction has
     /// recorded a hold for the reservation meanwhile, it fails on the key and rolls back: the
     /// event stays pending and is tried again.
     fn commit_hold(&self, s: &mut State, open: Open) {
@@ -457,7 +457,7 @@ impl Sagas {
         s.take_pending(g, e);
     }
 
-    /// An inventory releases a reservation's hold (`release_seats` / `release_nights`).
+    /// An inventory releases a reservation's hold (`FlightStore::release_in` / `release_nights`).
     fn release(&self, s: &mut State, g: Group, c: u8) {
         let recorded = Self::holds(s, g)[c as usize];
         match hold::on_release(recorded.map(|h| h.status)) {

@@ -33,11 +33,9 @@ fn draft_of(event: &Envelope) -> anyhow::Result<Option<Draft>> {
 
 #[async_trait]
 impl Handler for StatusEvents {
+    /// One event is a batch of one.
     async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
-        match draft_of(event)? {
-            Some(d) => self.store.record(&event.id, &d).await,
-            None => Ok(()),
-        }
+        self.handle_all(&[event]).await.map(drop)
     }
 
     /// A batch's messages are stored in one transaction.

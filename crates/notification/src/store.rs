@@ -51,12 +51,8 @@ impl NotificationStore {
         Self { db, waker, stored: Arc::new(Notify::new()) }
     }
 
-    /// Stores a message (and `NotificationSent`) once per causing event.
-    pub async fn record(&self, event_id: &str, d: &Draft) -> anyhow::Result<()> {
-        self.record_all(&[(event_id, d)]).await
-    }
-
-    /// [`NotificationStore::record`] for several events, in one transaction.
+    /// Stores each message (and its `NotificationSent`) once per causing event, all in one
+    /// transaction.
     pub async fn record_all(&self, drafts: &[(&str, &Draft)]) -> anyhow::Result<()> {
         if drafts.is_empty() {
             return Ok(());
