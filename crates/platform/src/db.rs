@@ -112,9 +112,7 @@ impl Db {
         setup.close().await;
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url).context("parsing database URL")?;
-        let pool = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(10))
-            .max_connections(10)
+        let pool = pool_options(Dialect::Postgres, Role::Writer)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     conn.execute(AssertSqlSafe(format!("SET search_path TO {schema}"))).await?;
@@ -279,8 +277,16 @@ enum Role {
     Writer,
 }
 
+/// A pooled PostgreSQL connection idle this long is pinged before it is handed out (one that
+/// is in use more often than this is not: under load, no acquire pays a round trip).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Connection pool settings. sqlx's default pings every connection it hands out, one more round
+/// trip per transaction or statement; this is the cost of a booking that the profile showed
+/// (docs/PERFORMANCE.md). A SQLite connection is a handle on a local file that cannot drop, so it
+/// is never pinged; a PostgreSQL one only when it sat idle (a restarted server is found then).
 fn pool_options(dialect: Dialect, role: Role) -> AnyPoolOptions {
-    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).test_before_acquire(false);
     match (dialect, role) {
         (Dialect::Sqlite, role) => {
             let size = if role == Role::Writer { 1 } else { 4 };
@@ -300,7 +306,14 @@ fn pool_options(dialect: Dialect, role: Role) -> AnyPoolOptions {
                 })
             })
         }
-        (Dialect::Postgres, _) => options.max_connections(10),
+        (Dialect::Postgres, _) => options.max_connections(10).before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        }),
     }
 }
 
