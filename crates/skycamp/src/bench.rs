@@ -111,6 +111,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let flights = register_flights(&http, &url, args.bookings).await?;
     wait_for_seats(&http, &url, |left| left >= args.bookings as i64, &flights).await?;
+    // scripts/profile-bookings starts sampling at this line.
+    println!("{} flights registered; booking seats on them", flights.len());
     let seat = |i: usize| json!({ "flightId": flights[i % flights.len()], "count": 1, "phone": format!("010{i:08}"), "price": 1000 });
     let started = Instant::now();
     let booking = book(&http, &url, &args, seat).await;
