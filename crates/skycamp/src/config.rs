@@ -106,7 +106,8 @@ pub struct Options {
     /// Age at which a reservation stuck in PENDING_PAYMENT is reconciled, in milliseconds.
     #[arg(long, env = "SKYCAMP_PENDING_TIMEOUT_MS")]
     pub pending_timeout_ms: Option<u64>,
-    /// How long the gateway waits for a service, in milliseconds.
+    /// How long the gateway waits for a service's answer to begin, and then for each part of its
+    /// body, in milliseconds.
     #[arg(long, env = "SKYCAMP_GATEWAY_TIMEOUT_MS")]
     pub gateway_timeout_ms: Option<u64>,
     /// How long /readyz reports draining before listeners close on SIGTERM, in milliseconds.
