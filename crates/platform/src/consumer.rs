@@ -89,9 +89,10 @@ pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Ca
                 continue;
             }
         };
-        let mut handled = if handle_together(&consumer, &batch).await { batch.len() } else { 0 };
-        for delivery in &batch[handled..] {
-            let span = event_span(&consumer, &delivery.record.envelope);
+        // Each event has its own span, whether it is handled with its batch or on its own.
+        let spans: Vec<tracing::Span> = batch.iter().map(|d| event_span(&consumer, &d.record.envelope)).collect();
+        let mut handled = if handle_together(&consumer, &batch, &spans).await { batch.len() } else { 0 };
+        for (delivery, span) in batch.iter().zip(spans).skip(handled) {
             if !handle_or_park(&consumer, delivery, &shutdown).instrument(span).await {
                 break;
             }
@@ -109,7 +110,7 @@ pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Ca
 
 /// Offers a batch of several events to the handler to apply in one transaction (one commit
 /// instead of one per event); true when it did. Never with an event too old for the inbox.
-async fn handle_together(c: &Consumer, batch: &[Delivery]) -> bool {
+async fn handle_together(c: &Consumer, batch: &[Delivery], spans: &[tracing::Span]) -> bool {
     let now = crate::time::now_millis();
     if batch.len() < 2 || !batch.iter().all(|d| crate::inbox::within(&d.record.envelope, now, c.retention)) {
         return false;
@@ -124,7 +125,13 @@ async fn handle_together(c: &Consumer, batch: &[Delivery]) -> bool {
         events = events.len()
     );
     let started = std::time::Instant::now();
-    match c.handler.handle_all(&events).instrument(span).await {
+    // What the batch emits about an event's subject continues that event's trace (the first
+    // event's, when several are about one subject).
+    let mut causes = crate::telemetry::Causes::new();
+    for (d, event_span) in batch.iter().zip(spans) {
+        causes.entry(d.record.envelope.subject.clone()).or_insert_with(|| crate::telemetry::traceparent_of(event_span));
+    }
+    match crate::telemetry::with_causes(causes, c.handler.handle_all(&events).instrument(span)).await {
         Ok(true) => {
             let each = started.elapsed().as_secs_f64() / events.len() as f64;
             for event in events {
@@ -307,5 +314,85 @@ mod tests {
     #[tokio::test]
     async fn a_batch_the_handler_fails_together_goes_one_event_at_a_time() {
         assert_eq!(consume_three(false).await, ["one 1", "one 2", "one 3"]);
+    }
+
+    /// Emits one event about each handled event's subject, and keeps what it emitted.
+    struct Emitter {
+        together: bool,
+        emitted: Mutex<Vec<Envelope>>,
+    }
+
+    impl Emitter {
+        fn emit(&self, cause: &Envelope) {
+            let out = Envelope::new("t", "Caused", cause.subject.clone(), serde_json::json!({}));
+            self.emitted.lock().unwrap().push(out);
+        }
+    }
+
+    #[async_trait]
+    impl Handler for Emitter {
+        async fn handle(&self, event: &Envelope) -> anyhow::Result<()> {
+            self.emit(event);
+            Ok(())
+        }
+
+        async fn handle_all(&self, events: &[&Envelope]) -> anyhow::Result<bool> {
+            if !self.together {
+                return Ok(false);
+            }
+            events.iter().for_each(|e| self.emit(e));
+            Ok(true)
+        }
+    }
+
+    /// Three events of three traces (three bookings) polled in one batch: what handling each
+    /// emits continues that event's trace, whether the batch was handled together or not.
+    async fn traces_followed(together: bool) {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = crate::eventlog::EventLog::open(dir.path()).await.unwrap();
+        let trace = |n: usize| format!("{n:032x}");
+        let records: Vec<Record> = (1..=3)
+            .map(|n| {
+                let mut envelope = Envelope::new("t", "Thing", format!("thing/{n}"), serde_json::json!({}));
+                envelope.traceparent = Some(format!("00-{}-{:016x}-01", trace(n), n));
+                Record { topic: "t".into(), key: format!("{n}"), envelope }
+            })
+            .collect();
+        log.publish(&records).await.unwrap();
+        let db = crate::db::Db::sqlite_in(dir.path(), "service.db").await.unwrap();
+        db.migrate(&[crate::deadletter::MIGRATION]).await.unwrap();
+        let handler = Arc::new(Emitter { together, emitted: Mutex::default() });
+        let consumer = Consumer::for_tests(handler.clone(), DeadLetters::new(db, Duration::from_secs(7 * 86_400)));
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(run(Arc::new(log.clone()), consumer, shutdown.clone()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while handler.emitted.lock().unwrap().len() < 3 {
+            assert!(std::time::Instant::now() < deadline, "the consumer did not catch up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        shutdown.cancel();
+        running.await.unwrap();
+        for out in handler.emitted.lock().unwrap().iter() {
+            let n: usize = out.subject.strip_prefix("thing/").unwrap().parse().unwrap();
+            let traceparent = out.traceparent.as_deref().expect("a trace context");
+            assert_eq!(&traceparent[3..35], trace(n), "{} emitted in the trace of its cause", out.subject);
+        }
+    }
+
+    #[tokio::test]
+    async fn events_emitted_by_a_batch_continue_the_trace_of_their_cause() {
+        traces_followed(true).await;
+    }
+
+    #[tokio::test]
+    async fn events_emitted_one_at_a_time_continue_the_trace_of_their_cause() {
+        traces_followed(false).await;
     }
 }

@@ -29,9 +29,10 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Builds an envelope with a fresh id, the current time and the current trace context.
+    /// Builds an envelope with a fresh id, the current time and the current trace context (in a
+    /// batch of events handled together, that of the event about the same subject).
     pub fn new(context: &str, kind: &str, subject: String, data: serde_json::Value) -> Self {
-        let (traceparent, tracestate) = crate::telemetry::traceparent();
+        let (traceparent, tracestate) = crate::telemetry::for_subject(&subject);
         Self {
             specversion: "1.0".into(),
             id: uuid::Uuid::now_v7().to_string(),

@@ -189,8 +189,36 @@ pub fn current() -> HashMap<String, String> {
 
 /// The current span's W3C `traceparent` and `tracestate`, for an event envelope.
 pub fn traceparent() -> (Option<String>, Option<String>) {
-    let mut carrier = current();
+    traceparent_of(&Span::current())
+}
+
+/// `span`'s W3C `traceparent` and `tracestate`.
+pub fn traceparent_of(span: &Span) -> (Option<String>, Option<String>) {
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
     (carrier.remove("traceparent"), carrier.remove("tracestate").filter(|s| !s.is_empty()))
+}
+
+/// Trace contexts by event subject (`traceparent`, `tracestate`).
+pub type Causes = HashMap<String, (Option<String>, Option<String>)>;
+
+tokio::task_local! {
+    /// While a consumer applies a batch of events in one go: each event's subject and the trace
+    /// context of that event's own span. An event emitted about the same subject (the saga's
+    /// events are all about one reservation) continues the trace of the event that caused it,
+    /// not a trace of the batch, so one booking stays one trace however its events were polled.
+    static CAUSES: Causes;
+}
+
+/// Runs `work` with `causes` as the trace contexts of the events it emits ([`for_subject`]).
+pub async fn with_causes<F: std::future::Future>(causes: Causes, work: F) -> F::Output {
+    CAUSES.scope(causes, work).await
+}
+
+/// The trace context for an event about `subject`: the causing event's, inside
+/// [`with_causes`], else the current span's.
+pub fn for_subject(subject: &str) -> (Option<String>, Option<String>) {
+    CAUSES.try_with(|causes| causes.get(subject).cloned()).ok().flatten().unwrap_or_else(traceparent)
 }
 
 /// Puts the current trace context into `headers` (`traceparent`, `tracestate`), replacing any
