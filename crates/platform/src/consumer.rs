@@ -275,34 +275,33 @@ mod tests {
         }
     }
 
-    async fn consume_three(together: bool) -> Vec<String> {
+    /// Publishes `envelopes` (in one append, so they are polled as one batch) and runs a consumer
+    /// with `handler` on them until `done()`.
+    async fn consume(envelopes: Vec<Envelope>, handler: Arc<dyn Handler>, done: impl Fn() -> bool) {
         let dir = tempfile::tempdir().unwrap();
         let log = crate::eventlog::EventLog::open(dir.path()).await.unwrap();
-        let records: Vec<Record> = (1..=3)
-            .map(|n| {
-                let envelope = Envelope::new("t", "Thing", format!("{n}"), serde_json::json!({}));
-                Record { topic: "t".into(), key: format!("{n}"), envelope }
-            })
-            .collect();
+        let records: Vec<Record> =
+            envelopes.into_iter().map(|e| Record { topic: "t".into(), key: e.subject.clone(), envelope: e }).collect();
         log.publish(&records).await.unwrap();
         let db = crate::db::Db::sqlite_in(dir.path(), "service.db").await.unwrap();
         db.migrate(&[crate::deadletter::MIGRATION]).await.unwrap();
-        let handler = Arc::new(Recorder { together, seen: Mutex::default() });
-        let consumer = Consumer::for_tests(handler.clone(), DeadLetters::new(db, Duration::from_secs(7 * 86_400)));
+        let consumer = Consumer::for_tests(handler, DeadLetters::new(db, Duration::from_secs(7 * 86_400)));
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(run(Arc::new(log.clone()), consumer, shutdown.clone()));
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let handled = |seen: &[String]| seen.iter().map(|s| s.split(',').count()).sum::<usize>();
-        while handled(&handler.seen.lock().unwrap()) < 3 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the consumer did not catch up: {:?}",
-                handler.seen.lock().unwrap()
-            );
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "the consumer did not catch up");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         shutdown.cancel();
         running.await.unwrap();
+    }
+
+    async fn consume_three(together: bool) -> Vec<String> {
+        let envelopes = (1..=3).map(|n| Envelope::new("t", "Thing", format!("{n}"), serde_json::json!({}))).collect();
+        let handler = Arc::new(Recorder { together, seen: Mutex::default() });
+        let handled = || handler.seen.lock().unwrap().iter().map(|s| s.split(',').count()).sum::<usize>() >= 3;
+        consume(envelopes, handler.clone(), handled).await;
         handler.seen.lock().unwrap().clone()
     }
 
@@ -355,30 +354,16 @@ mod tests {
             tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         let _default = tracing::subscriber::set_default(subscriber);
 
-        let dir = tempfile::tempdir().unwrap();
-        let log = crate::eventlog::EventLog::open(dir.path()).await.unwrap();
         let trace = |n: usize| format!("{n:032x}");
-        let records: Vec<Record> = (1..=3)
+        let envelopes = (1..=3)
             .map(|n| {
                 let mut envelope = Envelope::new("t", "Thing", format!("thing/{n}"), serde_json::json!({}));
                 envelope.traceparent = Some(format!("00-{}-{:016x}-01", trace(n), n));
-                Record { topic: "t".into(), key: format!("{n}"), envelope }
+                envelope
             })
             .collect();
-        log.publish(&records).await.unwrap();
-        let db = crate::db::Db::sqlite_in(dir.path(), "service.db").await.unwrap();
-        db.migrate(&[crate::deadletter::MIGRATION]).await.unwrap();
         let handler = Arc::new(Emitter { together, emitted: Mutex::default() });
-        let consumer = Consumer::for_tests(handler.clone(), DeadLetters::new(db, Duration::from_secs(7 * 86_400)));
-        let shutdown = CancellationToken::new();
-        let running = tokio::spawn(run(Arc::new(log.clone()), consumer, shutdown.clone()));
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while handler.emitted.lock().unwrap().len() < 3 {
-            assert!(std::time::Instant::now() < deadline, "the consumer did not catch up");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        shutdown.cancel();
-        running.await.unwrap();
+        consume(envelopes, handler.clone(), || handler.emitted.lock().unwrap().len() >= 3).await;
         for out in handler.emitted.lock().unwrap().iter() {
             let n: usize = out.subject.strip_prefix("thing/").unwrap().parse().unwrap();
             let traceparent = out.traceparent.as_deref().expect("a trace context");

@@ -161,11 +161,11 @@ impl Transport for EventLog {
         }
         let now = crate::time::now_millis();
         if records.len() <= APPEND_AT_ONCE {
-            append(&records.iter().collect::<Vec<_>>(), now)?.execute(self.db.writer()).await?;
+            append(records, now)?.execute(self.db.writer()).await?;
         } else {
             let mut tx = self.db.begin().await?;
             for chunk in records.chunks(APPEND_AT_ONCE) {
-                append(&chunk.iter().collect::<Vec<_>>(), now)?.execute(&mut *tx).await?;
+                append(chunk, now)?.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         }
@@ -236,7 +236,7 @@ const APPEND_AT_ONCE: usize = 256;
 
 /// One `INSERT` of `records`; SQLite assigns their sequence numbers in the order given.
 fn append<'q>(
-    records: &[&'q Record],
+    records: &'q [Record],
     now: i64,
 ) -> anyhow::Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>> {
     let rows: Vec<String> = (0..records.len())

@@ -182,8 +182,13 @@ pub fn continue_from_event(span: &Span, traceparent: Option<&str>, tracestate: O
 /// The current span's trace context as `traceparent` and `tracestate` values; empty outside any
 /// traced span.
 pub fn current() -> HashMap<String, String> {
+    carrier_of(&Span::current())
+}
+
+/// `span`'s trace context as `traceparent` and `tracestate` values.
+fn carrier_of(span: &Span) -> HashMap<String, String> {
     let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&Span::current().context(), &mut carrier);
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
     carrier
 }
 
@@ -194,8 +199,7 @@ pub fn traceparent() -> (Option<String>, Option<String>) {
 
 /// `span`'s W3C `traceparent` and `tracestate`.
 pub fn traceparent_of(span: &Span) -> (Option<String>, Option<String>) {
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    let mut carrier = carrier_of(span);
     (carrier.remove("traceparent"), carrier.remove("tracestate").filter(|s| !s.is_empty()))
 }
 
